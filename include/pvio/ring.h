@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared-memory request/response ring.
+ *
+ * A ring is one shared header (struct pvio_sring_hdr, 64 bytes) followed by
+ * a power-of-two number of fixed-size slots, over 1..16 pages. It is
+ * byte-for-byte the ring of Xen's public io/ring.h: same header layout, same
+ * initial values, same slot count for a given size, same event-index
+ * notification protocol, so either end can be a Xen-macro peer.
+ *
+ * The frontend produces requests and consumes responses; the backend
+ * consumes requests and produces responses, reusing each request's slot for
+ * its response. Each end's private indices live in its own struct
+ * (pvio_ring_front / pvio_ring_back), never in shared memory.
+ *
+ * Never trust the peer: every index read from the shared header is checked
+ * against what the protocol allows before it is used; a violation returns
+ * -EPROTO and the ring stays broken (every call returns -EPROTO) until it is
+ * re-attached. Messages are copied out of their slot once (get_req/get_rsp)
+ * and the copy is what callers validate and use.
+ *
+ * Threading: one thread drives an end at a time (single producer, single
+ * consumer per direction). The two ends may be in different threads,
+ * processes or domains. No function here allocates, sleeps or logs; all of
+ * them compile freestanding.
+ *
+ * Returns: 0 or a positive count on success, a negative errno on failure.
+ */
+#ifndef PVIO_RING_H
+#define PVIO_RING_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pvio/atomic.h>
+
+#define PVIO_PAGE_SHIFT 12
+#define PVIO_PAGE_SIZE  (1u << PVIO_PAGE_SHIFT)
+/* ring-page-order 0..4: 1, 2, 4, 8 or 16 pages, as Xen's blkif allows. */
+#define PVIO_RING_MAX_PAGE_ORDER 4
+
+/* The shared header. Xen ABI: offsets 0, 4, 8, 12; private 4 bytes; pad. */
+struct pvio_sring_hdr {
+	_Atomic uint32_t req_prod;  /* frontend writes: requests published   */
+	_Atomic uint32_t req_event; /* backend writes: kick me at this index  */
+	_Atomic uint32_t rsp_prod;  /* backend writes: responses published   */
+	_Atomic uint32_t rsp_event; /* frontend writes: kick me at this index */
+	uint8_t pvt[4];             /* Xen's netif smartpoll byte; zeroed     */
+	uint8_t pad[44];
+};
+_Static_assert(sizeof(struct pvio_sring_hdr) == 64, "ring header is ABI");
+_Static_assert(offsetof(struct pvio_sring_hdr, req_prod) == 0, "ABI");
+_Static_assert(offsetof(struct pvio_sring_hdr, req_event) == 4, "ABI");
+_Static_assert(offsetof(struct pvio_sring_hdr, rsp_prod) == 8, "ABI");
+_Static_assert(offsetof(struct pvio_sring_hdr, rsp_event) == 12, "ABI");
+_Static_assert(offsetof(struct pvio_sring_hdr, pvt) == 16, "ABI");
+_Static_assert(sizeof(_Atomic uint32_t) == 4, "shared indices are 32-bit");
+
+/* Counters each end keeps about its own ring. Plain private memory. */
+struct pvio_ring_stats {
+	uint64_t pushes;          /* push calls that published something   */
+	uint64_t kicks_sent;      /* pushes after which the peer must be kicked */
+	uint64_t kicks_avoided;   /* pushes the peer's event index suppressed */
+	uint64_t events_armed;    /* final checks that stored a new event index */
+	uint64_t protocol_errors; /* bad indices seen from the peer (0 or 1)  */
+};
+
+/* The frontend's private view: produces requests, consumes responses. */
+struct pvio_ring_front {
+	struct pvio_sring_hdr *sring;
+	unsigned char *slots;
+	uint32_t nr_slots;      /* power of two */
+	uint32_t slot_size;
+	uint32_t req_prod_pvt;  /* next request slot to fill */
+	uint32_t req_prod_pub;  /* last value stored to sring->req_prod */
+	uint32_t rsp_cons;      /* next response to consume */
+	uint32_t rsp_prod_seen; /* last checked sring->rsp_prod */
+	uint32_t rsp_event_set; /* value last stored to sring->rsp_event */
+	int error;              /* 0, or -EPROTO once the peer broke the rules */
+	struct pvio_ring_stats stats;
+};
+
+/* The backend's private view: consumes requests, produces responses. */
+struct pvio_ring_back {
+	struct pvio_sring_hdr *sring;
+	unsigned char *slots;
+	uint32_t nr_slots;
+	uint32_t slot_size;
+	uint32_t req_cons;      /* next request to consume */
+	uint32_t req_prod_seen; /* last checked sring->req_prod */
+	uint32_t rsp_prod_pvt;  /* next response slot to fill */
+	uint32_t rsp_prod_pub;  /* last value stored to sring->rsp_prod */
+	uint32_t req_event_set; /* value last stored to sring->req_event */
+	int error;
+	struct pvio_ring_stats stats;
+};
+
+/*
+ * Number of slots of slot_size bytes that a ring of ring_bytes holds,
+ * computed as Xen's __RING_SIZE does: (bytes - 64) / slot_size rounded down
+ * to a power of two. Returns 0 when not even one slot fits.
+ */
+uint32_t pvio_ring_nr_slots(size_t ring_bytes, size_t slot_size);
+
+/*
+ * Initialise a shared ring header as Xen's SHARED_RING_INIT does, but with
+ * both producer indices at start and both event indices at start + 1.
+ * start is 0 for a new ring; tests use values near 2^32 to exercise
+ * wrap-around. Called by the side that allocates the ring (the frontend),
+ * before the peer attaches.
+ */
+void pvio_sring_init(struct pvio_sring_hdr *sring, uint32_t start);
+
+/*
+ * Attach a frontend to a shared ring of ring_bytes at shared, whose private
+ * indices start at start (matching the header's). The caller keeps owning
+ * the memory; the ring only points into it.
+ * Returns 0, -EINVAL (NULL or misaligned memory, slot_size 0 or not a
+ * multiple of 4, or no slot fits).
+ */
+int pvio_ring_front_attach(struct pvio_ring_front *f, void *shared,
+			   size_t ring_bytes, size_t slot_size, uint32_t start);
+
+/* pvio_sring_init(shared, 0) then pvio_ring_front_attach(.., 0). */
+int pvio_ring_front_init(struct pvio_ring_front *f, void *shared,
+			 size_t ring_bytes, size_t slot_size);
+
+/*
+ * Attach a backend to a ring the frontend initialised. start is the index
+ * both ends agreed on: 0 for a new ring, or the shared rsp_prod when a new
+ * backend takes over a live ring (as Linux blkback does on reconnect).
+ * Returns 0 or -EINVAL as pvio_ring_front_attach().
+ */
+int pvio_ring_back_attach(struct pvio_ring_back *b, void *shared,
+			  size_t ring_bytes, size_t slot_size, uint32_t start);
+
+#include <pvio/ring_pvt.h>
+
+/*
+ * Typed rings. PVIO_RING_DEFINE(blkif, struct pvio_blkif_request,
+ * struct pvio_blkif_response) gives union blkif_slot and typed wrappers
+ * blkif_ring_nr_slots(), blkif_front_init(), blkif_back_attach(),
+ * blkif_front_next_req(), blkif_front_get_rsp(), blkif_back_get_req(),
+ * blkif_back_next_rsp(). The index logic stays in the functions above.
+ */
+#define PVIO_RING_DEFINE(name, req_type, rsp_type)                             \
+	union name##_slot {                                                    \
+		req_type req;                                                  \
+		rsp_type rsp;                                                  \
+	};                                                                     \
+	static inline uint32_t name##_ring_nr_slots(size_t ring_bytes)         \
+	{                                                                      \
+		return pvio_ring_nr_slots(ring_bytes, sizeof(union name##_slot)); \
+	}                                                                      \
+	static inline int name##_front_init(struct pvio_ring_front *f,         \
+					    void *shared, size_t ring_bytes)   \
+	{                                                                      \
+		return pvio_ring_front_init(f, shared, ring_bytes,             \
+					    sizeof(union name##_slot));        \
+	}                                                                      \
+	static inline int name##_back_attach(struct pvio_ring_back *b,         \
+					     void *shared, size_t ring_bytes,  \
+					     uint32_t start)                   \
+	{                                                                      \
+		return pvio_ring_back_attach(b, shared, ring_bytes,            \
+					     sizeof(union name##_slot), start);\
+	}                                                                      \
+	static inline req_type *name##_front_next_req(struct pvio_ring_front *f) \
+	{                                                                      \
+		return (req_type *)pvio_ring_front_next_req(f);                \
+	}                                                                      \
+	static inline int name##_front_get_rsp(struct pvio_ring_front *f,      \
+					       rsp_type *out)                  \
+	{                                                                      \
+		return pvio_ring_front_get_rsp(f, out, sizeof(*out));          \
+	}                                                                      \
+	static inline int name##_back_get_req(struct pvio_ring_back *b,        \
+					      req_type *out)                   \
+	{                                                                      \
+		return pvio_ring_back_get_req(b, out, sizeof(*out));           \
+	}                                                                      \
+	static inline rsp_type *name##_back_next_rsp(struct pvio_ring_back *b) \
+	{                                                                      \
+		return (rsp_type *)pvio_ring_back_next_rsp(b);                 \
+	}                                                                      \
+	_Static_assert(sizeof(union name##_slot) % 4 == 0,                     \
+		       #name " slot size is a multiple of 4")
+
+#endif /* PVIO_RING_H */

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared memory, CPU placement and clocks on a Linux host. */
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pvio/host.h>
+
+static size_t round_to_pages(size_t bytes)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (bytes + page - 1) / page * page;
+}
+
+int pvio_shm_map(int fd, size_t bytes, void **mem)
+{
+	if (fd < 0 || bytes == 0 || !mem)
+		return -EINVAL;
+	void *p = mmap(NULL, round_to_pages(bytes), PROT_READ | PROT_WRITE,
+		       MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*mem = p;
+	return 0;
+}
+
+int pvio_shm_create(const char *name, size_t bytes, int *fd, void **mem)
+{
+	if (bytes == 0 || !fd || !mem)
+		return -EINVAL;
+	int f = memfd_create(name ? name : "pvio-shm", MFD_CLOEXEC);
+	if (f < 0)
+		return -errno;
+	if (ftruncate(f, (off_t)round_to_pages(bytes)) < 0) {
+		int err = -errno;
+		close(f);
+		return err;
+	}
+	int rc = pvio_shm_map(f, bytes, mem);
+	if (rc) {
+		close(f);
+		return rc;
+	}
+	*fd = f;
+	return 0;
+}
+
+int pvio_shm_unmap(void *mem, size_t bytes)
+{
+	if (!mem || bytes == 0)
+		return -EINVAL;
+	return munmap(mem, round_to_pages(bytes)) ? -errno : 0;
+}
+
+int pvio_cpu_pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+int pvio_cpu_count(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 1;
+	int n = CPU_COUNT(&set);
+	return n > 0 ? n : 1;
+}
+
+uint64_t pvio_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* The pvio command: one binary, one subcommand per job. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{ "ring", cmd_ring,
+	  "two domains (processes) exchange requests over a shared ring" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: pvio COMMAND [FLAGS]\n"
+		"\n"
+		"pvio is a split-driver (paravirtual) I/O stack: a frontend puts\n"
+		"requests on a shared-memory ring, a backend in the driver domain\n"
+		"serves them and answers on the same ring.\n"
+		"\n"
+		"commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out,
+		"\n'pvio COMMAND --help' describes a command's flags.\n"
+		"exit status: 0 success, 1 failed run, 2 bad usage.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return PVIO_EXIT_USAGE;
+	}
+	if (cli_is_help(argv[1])) {
+		usage(stdout);
+		return PVIO_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "pvio: unknown command '%s' (see 'pvio --help')\n",
+		argv[1]);
+	return PVIO_EXIT_USAGE;
+}
