@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The region and its domains: layout, formatting, domain create/destroy,
+ * the control-operation lock, attaching a domain's handle. Freestanding.
+ */
+#include "common.h"
+
+size_t pvio_evtchn_region_size(uint32_t nr_domains)
+{
+	if (nr_domains == 0 || nr_domains > PVIO_EVTCHN_MAX_DOMAINS)
+		return 0;
+	return REGION_HDR_BYTES + (size_t)nr_domains * (SHARED_BYTES + TABLE_BYTES);
+}
+
+bool evt_region_ok(const struct pvio_evtchn_region *r)
+{
+	return r && r->magic == PVIO_EVTCHN_REGION_MAGIC &&
+	       r->version == PVIO_EVTCHN_REGION_VERSION &&
+	       r->nr_ports == PVIO_EVTCHN_NR_PORTS && r->nr_domains != 0 &&
+	       r->nr_domains <= PVIO_EVTCHN_MAX_DOMAINS &&
+	       r->bytes >= pvio_evtchn_region_size(r->nr_domains);
+}
+
+bool evt_domain_alive(struct pvio_evtchn_region *r, pvio_domid_t d)
+{
+	if (d >= r->nr_domains)
+		return false;
+	/* A2: pairs with R2 in pvio_evtchn_domain_create(): a domain seen
+	 * alive has its page and table formatted. */
+	return pvio_load_acquire(&region_shared(r, d)->state) == PVIO_EVTCHN_DOM_ALIVE;
+}
+
+void evt_lock(struct pvio_evtchn_region *r, pvio_domid_t who)
+{
+	for (;;) {
+		/* L1: acquire; pairs with U1 in evt_unlock(): the previous
+		 * holder's table writes are visible. */
+		if (atomic_exchange_explicit(&r->lock, 1, memory_order_acquire) == 0)
+			break;
+		while (pvio_load_relaxed(&r->lock) != 0)
+			pvio_cpu_relax();
+	}
+	pvio_store_relaxed(&r->holder, (uint32_t)who + 1);
+}
+
+void evt_unlock(struct pvio_evtchn_region *r)
+{
+	pvio_store_relaxed(&r->holder, 0);
+	/* U1: release; pairs with L1. */
+	pvio_store_release(&r->lock, 0);
+}
+
+int pvio_evtchn_region_init(void *mem, size_t bytes, uint32_t nr_domains)
+{
+	struct pvio_evtchn_region *r = mem;
+	size_t need = pvio_evtchn_region_size(nr_domains);
+
+	if (!mem || ((uintptr_t)mem & 63) || need == 0 || bytes < need)
+		return -EINVAL;
+	r->magic = 0;
+	r->version = PVIO_EVTCHN_REGION_VERSION;
+	r->nr_domains = nr_domains;
+	r->nr_ports = PVIO_EVTCHN_NR_PORTS;
+	r->bytes = bytes;
+	pvio_store_relaxed(&r->lock, 0);
+	pvio_store_relaxed(&r->holder, 0);
+	for (uint32_t d = 0; d < nr_domains; d++)
+		pvio_store_relaxed(&region_shared(r, (pvio_domid_t)d)->state,
+				   PVIO_EVTCHN_DOM_FREE);
+	/* Magic last: a half-formatted region is not a region. Attaching
+	 * happens after this returns (by the same thread or after a fork,
+	 * fd pass or thread start, all of which order memory). */
+	atomic_thread_fence(memory_order_release);
+	r->magic = PVIO_EVTCHN_REGION_MAGIC;
+	return 0;
+}
+
+int pvio_evtchn_domain_create(void *region, pvio_domid_t domid)
+{
+	struct pvio_evtchn_region *r = region;
+
+	if (!evt_region_ok(r) || domid >= r->nr_domains)
+		return -EINVAL;
+	evt_lock(r, domid);
+	struct pvio_evtchn_shared *s = region_shared(r, domid);
+	if (pvio_load_relaxed(&s->state) == PVIO_EVTCHN_DOM_ALIVE) {
+		evt_unlock(r);
+		return -EEXIST;
+	}
+	struct pvio_evtchn_port_table *t = region_table(r, domid);
+	for (uint32_t p = 0; p < PVIO_EVTCHN_NR_PORTS; p++)
+		evt_store_relaxed64(&t->entry[p], 0);
+	for (uint32_t w = 0; w < PVIO_EVTCHN_NR_WORDS; w++) {
+		evt_store_relaxed64(&s->pending[w], 0);
+		evt_store_relaxed64(&s->mask[w], 0);
+	}
+	evt_store_relaxed64(&s->pending_sel, 0);
+	pvio_store_relaxed(&s->sleeping, 0);
+	evt_store_relaxed64(&s->sent, 0);
+	evt_store_relaxed64(&s->coalesced, 0);
+	evt_store_relaxed64(&s->wakes, 0);
+	evt_store_relaxed64(&s->received, 0);
+	evt_store_relaxed64(&s->sleeps, 0);
+	evt_store_relaxed64(&s->spurious, 0);
+	/* R2: release; pairs with A2 in evt_domain_alive(). */
+	pvio_store_release(&s->state, PVIO_EVTCHN_DOM_ALIVE);
+	evt_unlock(r);
+	return 0;
+}
+
+int pvio_evtchn_domain_destroy(void *region, pvio_domid_t domid,
+			       const struct pvio_evtchn_wait_ops *ops, void *ctx)
+{
+	struct pvio_evtchn_region *r = region;
+
+	if (!evt_region_ok(r) || domid >= r->nr_domains)
+		return -EINVAL;
+	evt_lock(r, domid);
+	struct pvio_evtchn_shared *s = region_shared(r, domid);
+	if (pvio_load_relaxed(&s->state) != PVIO_EVTCHN_DOM_ALIVE) {
+		evt_unlock(r);
+		return -ESRCH;
+	}
+	/* Dead first: no new binding to it from here on (binders check
+	 * liveness under this lock). */
+	pvio_store_release(&s->state, PVIO_EVTCHN_DOM_DEAD);
+	struct pvio_evtchn_port_table *t = region_table(r, domid);
+	for (uint32_t p = 1; p < PVIO_EVTCHN_NR_PORTS; p++) {
+		uint64_t e = evt_load_relaxed64(&t->entry[p]);
+		if (entry_state(e) == PVIO_EVTCHN_PORT_INTERDOMAIN) {
+			pvio_domid_t rd = entry_dom(e);
+			uint32_t rp = entry_port(e);
+			if (rd < r->nr_domains && port_valid(rp) && rd != domid &&
+			    evt_domain_alive(r, rd)) {
+				struct pvio_evtchn_port_table *rt = region_table(r, rd);
+				struct pvio_evtchn_shared *rs = region_shared(r, rd);
+				/* P1: release; pairs with P2 in notify(). */
+				evt_store_release64(&rt->entry[rp],
+					entry_make(PVIO_EVTCHN_PORT_UNBOUND, domid, 0));
+				/* Raise the peer so a blocked waiter returns
+				 * and finds its port unbound. */
+				uint64_t old = evt_or_fenced64(&rs->pending[port_word(rp)],
+							       port_bit(rp));
+				if (!(old & port_bit(rp)))
+					evt_raise(rs, rd, rp, ops, ctx, NULL);
+			}
+		}
+		evt_store_release64(&t->entry[p], 0);
+	}
+	evt_unlock(r);
+	return 0;
+}
+
+int pvio_evtchn_attach(struct pvio_evtchn *h, void *mem, size_t bytes,
+		       pvio_domid_t domid, const struct pvio_evtchn_wait_ops *ops,
+		       void *ctx)
+{
+	struct pvio_evtchn_region *r = mem;
+
+	if (!h || !mem || !ops || !ops->sleep || !ops->wake || !ops->now_ns)
+		return -EINVAL;
+	if (bytes < REGION_HDR_BYTES || !evt_region_ok(r) || r->bytes > bytes ||
+	    domid >= r->nr_domains)
+		return -EINVAL;
+	if (!evt_domain_alive(r, domid))
+		return -ESRCH;
+	h->region = r;
+	h->shared = region_shared(r, domid);
+	h->ports = region_table(r, domid);
+	h->ops = ops;
+	h->ops_ctx = ctx;
+	h->spin_ns = PVIO_EVTCHN_DEFAULT_SPIN_NS;
+	h->domid = domid;
+	return 0;
+}
+
+void pvio_evtchn_detach(struct pvio_evtchn *h)
+{
+	if (!h)
+		return;
+	h->region = NULL;
+	h->shared = NULL;
+	h->ports = NULL;
+	h->ops = NULL;
+	h->ops_ctx = NULL;
+}
+
+void pvio_evtchn_set_spin(struct pvio_evtchn *h, uint64_t spin_ns)
+{
+	if (h)
+		h->spin_ns = spin_ns;
+}
+
+void pvio_evtchn_stats_get(const struct pvio_evtchn *h, struct pvio_evtchn_stats *st)
+{
+	if (!h || !st || !h->shared)
+		return;
+	const struct pvio_evtchn_shared *s = h->shared;
+	st->sent = evt_load_relaxed64(&s->sent);
+	st->coalesced = evt_load_relaxed64(&s->coalesced);
+	st->wakes = evt_load_relaxed64(&s->wakes);
+	st->received = evt_load_relaxed64(&s->received);
+	st->sleeps = evt_load_relaxed64(&s->sleeps);
+	st->spurious = evt_load_relaxed64(&s->spurious);
+}
