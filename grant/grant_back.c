@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mapping side: the pin protocol (Xen's _set_status_v1 and active
+ * entries), map/unmap with a private maptrack table, and grant copy.
+ * Freestanding.
+ */
+#include "common.h"
+
+/* How long to wait for an active entry's lock before GNTST_eagain. */
+#define ACT_SPIN_LIMIT (1u << 22)
+/* How often a granter may change its entry under us (Xen gives up at 4). */
+#define STATUS_RETRIES 4
+
+#define MT_RESERVED 1u /* handle taken by a map in progress */
+#define MT_INUSE    2u /* mapped: unmap may take it */
+#define MT_RO       4u
+
+/* A5: pairs with R5 in act_unlock(). false if the lock stays held. */
+static bool act_lock(_Atomic uint64_t *act, uint64_t *out)
+{
+	uint64_t a = atomic_load_explicit(act, memory_order_relaxed);
+	uint32_t spins = 0;
+
+	for (;;) {
+		if (!(a & ACT_LOCK)) {
+			if (atomic_compare_exchange_weak_explicit(act, &a, a | ACT_LOCK,
+					memory_order_acquire, memory_order_relaxed)) {
+				*out = a;
+				return true;
+			}
+			continue;
+		}
+		if (++spins >= ACT_SPIN_LIMIT)
+			return false;
+		pvio_cpu_relax();
+		a = atomic_load_explicit(act, memory_order_relaxed);
+	}
+}
+
+/* R5: pairs with A5. a must not carry ACT_LOCK. */
+static void act_unlock(_Atomic uint64_t *act, uint64_t a)
+{
+	atomic_store_explicit(act, a & ~ACT_LOCK, memory_order_release);
+}
+
+/*
+ * Make the entry's pin bits match the pin counts after a decrement or a
+ * failed first pin. R3: the release orders our accesses to the page before
+ * the clear; pairs with A3, the granter's revoke CAS.
+ */
+static void fix_status(struct pvio_grant_entry_v1 *e, uint32_t rd, uint32_t wr)
+{
+	uint32_t clear = 0;
+
+	if (rd + wr == 0)
+		clear = PVIO_GTF_reading | PVIO_GTF_writing;
+	else if (wr == 0)
+		clear = PVIO_GTF_writing;
+	if (clear)
+		atomic_fetch_and_explicit(&e->hdr, ~clear, memory_order_release);
+}
+
+/*
+ * Xen's _set_status_v1: copy the entry header once, check the copy, and
+ * set the pin bits with a CAS against it, so the check and the marking are
+ * one atomic step the granter's revoke cannot slip between.
+ */
+static int pin_status(struct pvio_grant_entry_v1 *e, pvio_domid_t mapper,
+		      bool readonly)
+{
+	uint32_t need = PVIO_GTF_reading | (readonly ? 0 : PVIO_GTF_writing);
+	/* A2: pairs with R2 in fill_entry(); frame is read after this. */
+	uint32_t h = atomic_load_explicit(&e->hdr, memory_order_acquire);
+
+	for (int tries = 0;; tries++) {
+		uint16_t fl = hdr_flags(h);
+
+		if ((fl & PVIO_GTF_type_mask) != PVIO_GTF_permit_access)
+			return PVIO_GNTST_bad_gntref;
+		if (hdr_domid(h) != mapper)
+			return PVIO_GNTST_permission_denied;
+		if (!readonly && (fl & PVIO_GTF_readonly))
+			return PVIO_GNTST_permission_denied;
+		if ((fl & need) == need)
+			return PVIO_GNTST_okay;
+		if (tries == STATUS_RETRIES)
+			return PVIO_GNTST_general_error; /* entry unstable */
+		/* A2 (as above), on the CAS path. */
+		if (atomic_compare_exchange_strong_explicit(&e->hdr, &h, h | need,
+				memory_order_acq_rel, memory_order_acquire))
+			return PVIO_GNTST_okay;
+	}
+}
+
+void gnt_pin_locate(const struct pvio_machine *m, struct gnt_pin *p,
+		    pvio_grant_ref_t ref)
+{
+	p->e = (struct pvio_grant_entry_v1 *)pvio_mach_frame(m, p->gnt_mfn) +
+	       (ref & GNT_MASK);
+	p->act = (_Atomic uint64_t *)pvio_mach_frame(m, p->act_mfn) + (ref & GNT_MASK);
+}
+
+int gnt_pin(const struct pvio_machine *m, pvio_domid_t granter,
+	    pvio_grant_ref_t ref, pvio_domid_t mapper, bool readonly,
+	    struct gnt_pin *p)
+{
+	struct pvio_mach_dom *d = pvio_mach_dom(m, granter);
+	uint32_t nr, i, rd, wr, mfn;
+	uint64_t a;
+	int st;
+
+	if (!d || pvio_load_acquire(&d->state) != PVIO_DOM_ALIVE)
+		return PVIO_GNTST_bad_domain;
+	/* A1: pairs with R1 in grow_table(); the size is the hypervisor's. */
+	nr = pvio_load_acquire(&d->nr_gnt_frames);
+	i = ref >> GNT_SHIFT;
+	if (nr > PVIO_GNT_FRAMES_LIMIT)
+		nr = PVIO_GNT_FRAMES_LIMIT;
+	if (i >= nr)
+		return PVIO_GNTST_bad_gntref;
+	p->gnt_mfn = pvio_load_relaxed(&d->gnt_frames[i]);
+	p->act_mfn = pvio_load_relaxed(&d->act_frames[i]);
+	/* Hold the table frames so they outlive the granter while pinned. */
+	if (!pvio_frame_get(m, p->gnt_mfn, granter))
+		return PVIO_GNTST_bad_domain;
+	if (!pvio_frame_get(m, p->act_mfn, granter)) {
+		pvio_frame_put(m, p->gnt_mfn);
+		return PVIO_GNTST_bad_domain;
+	}
+	gnt_pin_locate(m, p, ref);
+	p->granter = granter;
+	p->readonly = readonly;
+	if (!act_lock(p->act, &a)) {
+		st = PVIO_GNTST_eagain;
+		goto put;
+	}
+	rd = ACT_RD(a);
+	wr = ACT_WR(a);
+	mfn = ACT_MFN(a);
+	if ((readonly ? rd : wr) == ACT_PIN_MAX) {
+		st = PVIO_GNTST_no_space;
+		goto unlock;
+	}
+	st = pin_status(p->e, mapper, readonly);
+	if (st != PVIO_GNTST_okay)
+		goto unlock;
+	if (rd + wr == 0) {
+		/* First pin: read the frame once, after the status is set. */
+		uint32_t pfn = pvio_load_relaxed(&p->e->frame);
+
+		mfn = pvio_mach_pfn_to_mfn(m, granter, pfn);
+		if (!pvio_frame_get(m, mfn, granter)) {
+			fix_status(p->e, 0, 0);
+			st = PVIO_GNTST_bad_page;
+			goto unlock;
+		}
+	}
+	if (readonly)
+		rd++;
+	else
+		wr++;
+	act_unlock(p->act, ACT_MAKE(rd, wr, mfn));
+	p->mfn = mfn;
+	return PVIO_GNTST_okay;
+unlock:
+	act_unlock(p->act, a);
+put:
+	pvio_frame_put(m, p->act_mfn);
+	pvio_frame_put(m, p->gnt_mfn);
+	return st;
+}
+
+/* Returns GNTST_okay, or eagain/general_error with the pin still held. */
+static int unpin(const struct pvio_machine *m, const struct gnt_pin *p)
+{
+	uint32_t rd, wr, mfn;
+	uint64_t a;
+
+	if (!act_lock(p->act, &a))
+		return PVIO_GNTST_eagain;
+	rd = ACT_RD(a);
+	wr = ACT_WR(a);
+	mfn = ACT_MFN(a);
+	if ((p->readonly ? rd : wr) == 0) {
+		act_unlock(p->act, a);
+		return PVIO_GNTST_general_error; /* counts corrupted */
+	}
+	if (p->readonly)
+		rd--;
+	else
+		wr--;
+	fix_status(p->e, rd, wr); /* R3 */
+	act_unlock(p->act, rd + wr ? ACT_MAKE(rd, wr, mfn) : 0);
+	if (rd + wr == 0)
+		pvio_frame_put(m, mfn);
+	pvio_frame_put(m, p->act_mfn);
+	pvio_frame_put(m, p->gnt_mfn);
+	return PVIO_GNTST_okay;
+}
+
+void gnt_unpin(const struct pvio_machine *m, const struct gnt_pin *p)
+{
+	while (unpin(m, p) == PVIO_GNTST_eagain)
+		;
+}
+
+int pvio_gnt_back_init(struct pvio_gnt_back *b, const struct pvio_machine *m,
+		       pvio_domid_t domid, struct pvio_gnt_maptrack *storage,
+		       uint32_t nr_handles)
+{
+	if (!b || !m || !storage || nr_handles == 0 || domid >= m->max_domains)
+		return -EINVAL;
+	gnt_memset(b, 0, sizeof(*b));
+	b->m = m;
+	b->domid = domid;
+	b->mt = storage;
+	b->nr_mt = nr_handles;
+	for (uint32_t h = 0; h < nr_handles; h++) {
+		storage[h].flags = 0;
+		storage[h].next = h + 1 < nr_handles ? h + 1 : PVIO_GNT_REF_INVALID;
+	}
+	b->free_head = 0;
+	b->nr_free = nr_handles;
+	return 0;
+}
+
+static void handle_free_locked(struct pvio_gnt_back *b, uint32_t h)
+{
+	b->mt[h].flags = 0;
+	b->mt[h].next = b->free_head;
+	b->free_head = h;
+	b->nr_free++;
+}
+
+int pvio_gnt_map(struct pvio_gnt_back *b, struct pvio_gnt_map_op *ops, uint32_t n)
+{
+	if (!b || (n && !ops))
+		return -EINVAL;
+	/* Reserve handles for the whole batch under one lock round. */
+	gnt_spin_lock(&b->lock);
+	for (uint32_t i = 0; i < n; i++) {
+		if (b->nr_free == 0) {
+			ops[i].handle = PVIO_GNT_REF_INVALID;
+			continue;
+		}
+		uint32_t h = b->free_head;
+
+		b->free_head = b->mt[h].next;
+		b->nr_free--;
+		b->mt[h].flags = MT_RESERVED;
+		ops[i].handle = h;
+	}
+	gnt_spin_unlock(&b->lock);
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct pvio_gnt_map_op *op = &ops[i];
+		bool ro = op->flags & PVIO_GNTMAP_readonly;
+		struct gnt_pin p;
+
+		op->addr = NULL;
+		if (op->handle == PVIO_GNT_REF_INVALID) {
+			op->status = PVIO_GNTST_no_space;
+			continue;
+		}
+		op->status = (int16_t)gnt_pin(b->m, op->dom, op->ref, b->domid, ro, &p);
+		if (op->status == PVIO_GNTST_okay) {
+			struct pvio_gnt_maptrack *t = &b->mt[op->handle];
+
+			t->gnt_mfn = p.gnt_mfn;
+			t->act_mfn = p.act_mfn;
+			t->ref = op->ref;
+			t->dom = op->dom;
+			op->addr = pvio_mach_frame(b->m, p.mfn);
+		}
+	}
+
+	gnt_spin_lock(&b->lock);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t h = ops[i].handle;
+
+		if (h == PVIO_GNT_REF_INVALID)
+			continue;
+		if (ops[i].status == PVIO_GNTST_okay) {
+			b->mt[h].flags = MT_INUSE |
+				((ops[i].flags & PVIO_GNTMAP_readonly) ? MT_RO : 0);
+		} else {
+			handle_free_locked(b, h);
+			ops[i].handle = PVIO_GNT_REF_INVALID;
+		}
+	}
+	gnt_spin_unlock(&b->lock);
+	return 0;
+}
+
+int pvio_gnt_map_one(struct pvio_gnt_back *b, pvio_domid_t dom,
+		     pvio_grant_ref_t ref, uint16_t flags, void **addr,
+		     uint32_t *handle)
+{
+	struct pvio_gnt_map_op op = { .ref = ref, .dom = dom, .flags = flags };
+
+	if (!addr || !handle || pvio_gnt_map(b, &op, 1))
+		return PVIO_GNTST_general_error;
+	*addr = op.addr;
+	*handle = op.handle;
+	return op.status;
+}
+
+static int unmap_one(struct pvio_gnt_back *b, uint32_t h)
+{
+	struct pvio_gnt_maptrack t;
+	struct gnt_pin p;
+	int st;
+
+	gnt_spin_lock(&b->lock);
+	if (h >= b->nr_mt || !(b->mt[h].flags & MT_INUSE)) {
+		gnt_spin_unlock(&b->lock);
+		return PVIO_GNTST_bad_handle;
+	}
+	t = b->mt[h];
+	b->mt[h].flags = MT_RESERVED; /* a racing unmap of h now fails */
+	gnt_spin_unlock(&b->lock);
+
+	p.gnt_mfn = t.gnt_mfn;
+	p.act_mfn = t.act_mfn;
+	p.granter = t.dom;
+	p.readonly = t.flags & MT_RO;
+	gnt_pin_locate(b->m, &p, t.ref);
+	st = unpin(b->m, &p);
+
+	gnt_spin_lock(&b->lock);
+	if (st == PVIO_GNTST_okay)
+		handle_free_locked(b, h);
+	else
+		b->mt[h].flags = t.flags; /* still mapped; the caller may retry */
+	gnt_spin_unlock(&b->lock);
+	return st;
+}
+
+int pvio_gnt_unmap(struct pvio_gnt_back *b, struct pvio_gnt_unmap_op *ops, uint32_t n)
+{
+	if (!b || (n && !ops))
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++)
+		ops[i].status = (int16_t)unmap_one(b, ops[i].handle);
+	return 0;
+}
+
+int pvio_gnt_unmap_one(struct pvio_gnt_back *b, uint32_t handle)
+{
+	if (!b)
+		return PVIO_GNTST_general_error;
+	return unmap_one(b, handle);
+}
+
+uint32_t pvio_gnt_nr_mapped(const struct pvio_gnt_back *b)
+{
+	uint32_t n = 0;
+
+	for (uint32_t h = 0; h < b->nr_mt; h++)
+		n += (b->mt[h].flags & (MT_INUSE | MT_RESERVED)) != 0;
+	return n;
+}
+
+/* One side of a copy: a pinned grant or one of our own pages. */
+static int copy_side(struct pvio_gnt_back *b, const struct pvio_gnt_copy_ptr *ptr,
+		     bool gref, bool readonly, struct gnt_pin *p, bool *pinned,
+		     unsigned char **page)
+{
+	*pinned = false;
+	if (gref) {
+		int st = gnt_pin(b->m, ptr->domid, ptr->u.ref, b->domid, readonly, p);
+
+		if (st != PVIO_GNTST_okay)
+			return st;
+		*pinned = true;
+		*page = pvio_mach_frame(b->m, p->mfn);
+		return PVIO_GNTST_okay;
+	}
+	if (ptr->domid != PVIO_DOMID_SELF && ptr->domid != b->domid)
+		return PVIO_GNTST_bad_domain;
+	uint32_t mfn = pvio_mach_pfn_to_mfn(b->m, b->domid, ptr->u.pfn);
+
+	if (mfn == PVIO_MFN_INVALID)
+		return PVIO_GNTST_bad_page;
+	*page = pvio_mach_frame(b->m, mfn);
+	return PVIO_GNTST_okay;
+}
+
+static int copy_one(struct pvio_gnt_back *b, const struct pvio_gnt_copy_op *op)
+{
+	struct gnt_pin sp, dp;
+	bool s_pinned, d_pinned;
+	unsigned char *src, *dst;
+	int st;
+
+	if (op->flags & ~(PVIO_GNTCOPY_source_gref | PVIO_GNTCOPY_dest_gref))
+		return PVIO_GNTST_general_error;
+	if ((uint32_t)op->source.offset + op->len > PVIO_PAGE_SIZE ||
+	    (uint32_t)op->dest.offset + op->len > PVIO_PAGE_SIZE)
+		return PVIO_GNTST_bad_copy_arg;
+	st = copy_side(b, &op->source, op->flags & PVIO_GNTCOPY_source_gref,
+		       true, &sp, &s_pinned, &src);
+	if (st != PVIO_GNTST_okay)
+		return st;
+	st = copy_side(b, &op->dest, op->flags & PVIO_GNTCOPY_dest_gref,
+		       false, &dp, &d_pinned, &dst);
+	if (st == PVIO_GNTST_okay && src == dst &&
+	    op->source.offset < op->dest.offset + op->len &&
+	    op->dest.offset < op->source.offset + op->len)
+		st = PVIO_GNTST_bad_copy_arg; /* overlapping within one frame */
+	else if (st == PVIO_GNTST_okay)
+		gnt_memcpy(dst + op->dest.offset, src + op->source.offset, op->len);
+	if (d_pinned)
+		gnt_unpin(b->m, &dp);
+	if (s_pinned)
+		gnt_unpin(b->m, &sp);
+	return st;
+}
+
+int pvio_gnt_copy(struct pvio_gnt_back *b, struct pvio_gnt_copy_op *ops, uint32_t n)
+{
+	if (!b || (n && !ops))
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++)
+		ops[i].status = (int16_t)copy_one(b, &ops[i]);
+	return 0;
+}

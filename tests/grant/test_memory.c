@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/* Machine memory on the host: pool, allocator, P2M, domain life cycle. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "grant_test_util.h"
+
+static void create_rejects_bad_geometry(void **state)
+{
+	struct pvio_mem *mem;
+	struct pvio_mem_config one = { .nr_frames = 1 };
+	struct pvio_mem_config doms = { .nr_frames = 16, .max_domains = 0x7ff1 };
+
+	(void)state;
+	assert_int_equal(pvio_mem_create(&one, &mem), -EINVAL);
+	assert_int_equal(pvio_mem_create(&doms, &mem), -EINVAL);
+	assert_int_equal(pvio_mem_create(NULL, NULL), -EINVAL);
+}
+
+static void domain_pages_are_distinct_zeroed_frames(void **state)
+{
+	struct pvio_mem_config cfg = { .nr_frames = 64, .max_domains = 4 };
+	struct pvio_mem *mem;
+	const struct pvio_machine *m;
+	uint32_t seen[16];
+
+	(void)state;
+	assert_int_equal(pvio_mem_create(&cfg, &mem), 0);
+	m = pvio_mem_machine(mem);
+	assert_int_equal(pvio_mem_domain_create(mem, 1, 16, 0), 0);
+	for (uint32_t pfn = 0; pfn < 16; pfn++) {
+		unsigned char *p = pvio_mach_pfn_ptr(m, 1, pfn);
+		uint32_t mfn = pvio_mach_pfn_to_mfn(m, 1, pfn);
+
+		assert_non_null(p);
+		assert_int_not_equal(mfn, PVIO_MFN_INVALID);
+		for (uint32_t i = 0; i < pfn; i++)
+			assert_int_not_equal(seen[i], mfn);
+		seen[pfn] = mfn;
+		assert_int_equal(p[0] | p[4095], 0);
+		assert_int_equal(pvio_frame_owner(atomic_load(&m->frames[mfn])), 1);
+	}
+	assert_null(pvio_mach_pfn_ptr(m, 1, 16));  /* hole */
+	assert_null(pvio_mach_pfn_ptr(m, 9, 0));   /* no such domid */
+	assert_null(pvio_mach_pfn_ptr(m, 1, 1u << 30));
+	pvio_mem_close(mem);
+}
+
+static void domain_create_rejects_duplicates_and_oversize(void **state)
+{
+	struct pvio_mem_config cfg = { .nr_frames = 32, .max_domains = 4, .max_pages = 8 };
+	struct pvio_mem *mem;
+
+	(void)state;
+	assert_int_equal(pvio_mem_create(&cfg, &mem), 0);
+	assert_int_equal(pvio_mem_domain_create(mem, 0, 8, 1), 0);
+	assert_int_equal(pvio_mem_domain_create(mem, 0, 1, 1), -EEXIST);
+	assert_int_equal(pvio_mem_domain_create(mem, 1, 9, 1), -EINVAL);
+	assert_int_equal(pvio_mem_domain_create(mem, 4, 1, 1), -EINVAL);
+	assert_int_equal(pvio_mem_domain_create(mem, 1, 1, PVIO_GNT_FRAMES_LIMIT + 1),
+			 -EINVAL);
+	assert_int_equal(pvio_mem_domain_destroy(mem, 2), -ESRCH);
+	pvio_mem_close(mem);
+}
+
+static void pool_exhaustion_is_enomem_and_rolls_back(void **state)
+{
+	struct pvio_mem_config cfg = { .nr_frames = 16, .max_domains = 4 };
+	struct pvio_mem *mem;
+	struct pvio_mem_stats st;
+	uint32_t mfn;
+
+	(void)state;
+	assert_int_equal(pvio_mem_create(&cfg, &mem), 0);
+	assert_int_equal(pvio_mem_domain_create(mem, 0, 10, 1), 0);
+	assert_int_equal(pvio_mem_domain_create(mem, 1, 10, 1), -ENOMEM);
+	pvio_mem_stats(mem, &st);
+	assert_int_equal(st.nr_free, 5);
+	assert_int_equal(st.nr_owned, 10);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(pvio_mem_frame_alloc(mem, 1, &mfn), 0);
+	assert_int_equal(pvio_mem_frame_alloc(mem, 1, &mfn), -ENOMEM);
+	assert_int_equal(pvio_mem_frame_free(mem, 0, mfn), -EINVAL); /* not 0's */
+	assert_int_equal(pvio_mem_frame_free(mem, 1, mfn), 0);
+	assert_int_equal(pvio_mem_frame_free(mem, 1, mfn), -EINVAL); /* twice */
+	assert_int_equal(pvio_mem_domain_destroy(mem, 0), 0);
+	assert_int_equal(pvio_mem_domain_create(mem, 1, 10, 1), 0);
+	pvio_mem_close(mem);
+}
+
+static void destroy_returns_every_frame(void **state)
+{
+	struct pvio_mem_config cfg = { .nr_frames = 256, .max_domains = 4 };
+	struct pvio_mem *mem;
+	struct pvio_mem_stats st;
+	struct pvio_gnt_front *f;
+	pvio_grant_ref_t ref;
+
+	(void)state;
+	assert_int_equal(pvio_mem_create(&cfg, &mem), 0);
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(pvio_mem_domain_create(mem, 1, 100, 2), 0);
+		assert_int_equal(pvio_gnt_front_create(pvio_mem_machine(mem), 1, &f), 0);
+		assert_int_equal(pvio_gnt_grant(f, 0, 3, false, &ref), 0);
+		assert_int_equal(pvio_mem_domain_destroy(mem, 1), 0);
+		pvio_gnt_front_destroy(f);
+		pvio_mem_stats(mem, &st);
+		assert_int_equal(st.nr_free, 255);
+		assert_int_equal(st.nr_owned + st.nr_orphan, 0);
+	}
+	pvio_mem_close(mem);
+}
+
+static void attach_by_fds_sees_the_same_frames(void **state)
+{
+	struct pvio_mem_config cfg = { .nr_frames = 64, .max_domains = 4 };
+	struct pvio_mem *mem, *view;
+	int pool_fd, hv_fd;
+
+	(void)state;
+	assert_int_equal(pvio_mem_create(&cfg, &mem), 0);
+	assert_int_equal(pvio_mem_domain_create(mem, 2, 4, 1), 0);
+	pvio_mem_fds(mem, &pool_fd, &hv_fd);
+	assert_int_equal(pvio_mem_attach(pool_fd, hv_fd, &view), 0);
+	unsigned char *a = pvio_mach_pfn_ptr(pvio_mem_machine(mem), 2, 3);
+	unsigned char *b = pvio_mach_pfn_ptr(pvio_mem_machine(view), 2, 3);
+
+	assert_ptr_not_equal(a, b); /* two mappings ... */
+	a[17] = 0x5a;
+	assert_int_equal(b[17], 0x5a); /* ... of one frame */
+	assert_int_equal(pvio_mem_machine(view)->nr_frames, 64);
+	pvio_mem_close(view);
+	pvio_mem_close(mem);
+}
+
+static void attach_rejects_what_is_not_machine_memory(void **state)
+{
+	struct pvio_mem *mem;
+	int fd = memfd_create("junk", 0);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	assert_int_equal(pvio_mem_attach(fd, fd, &mem), -EINVAL);
+	assert_int_equal(pvio_mem_attach(-1, fd, &mem), -EINVAL);
+	close(fd);
+}
+
+static void orphan_frame_is_freed_by_last_put(void **state)
+{
+	struct pvio_mem_config cfg = { .nr_frames = 16, .max_domains = 4 };
+	struct pvio_mem *mem;
+	const struct pvio_machine *m;
+	uint32_t mfn;
+
+	(void)state;
+	assert_int_equal(pvio_mem_create(&cfg, &mem), 0);
+	m = pvio_mem_machine(mem);
+	assert_int_equal(pvio_mem_frame_alloc(mem, 3, &mfn), 0);
+	assert_true(pvio_frame_get(m, mfn, 3));
+	assert_false(pvio_frame_get(m, mfn, 2));     /* wrong owner */
+	assert_false(pvio_frame_disown(m, mfn, 3));  /* referenced: orphaned */
+	assert_int_equal(pvio_frame_state(atomic_load(&m->frames[mfn])), PVIO_FRAME_ORPHAN);
+	assert_false(pvio_frame_get(m, mfn, 3));     /* no new references */
+	assert_false(pvio_frame_move(m, mfn, 3, 4));
+	assert_true(pvio_frame_put(m, mfn));         /* last one frees */
+	assert_int_equal(atomic_load(&m->frames[mfn]), 0);
+	assert_false(pvio_frame_put(m, mfn));        /* nothing to drop */
+	assert_false(pvio_frame_get(m, 0, PVIO_DOMID_XEN)); /* mfn 0 reserved */
+	pvio_mem_close(mem);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(create_rejects_bad_geometry),
+		cmocka_unit_test(domain_pages_are_distinct_zeroed_frames),
+		cmocka_unit_test(domain_create_rejects_duplicates_and_oversize),
+		cmocka_unit_test(pool_exhaustion_is_enomem_and_rolls_back),
+		cmocka_unit_test(destroy_returns_every_frame),
+		cmocka_unit_test(attach_by_fds_sees_the_same_frames),
+		cmocka_unit_test(attach_rejects_what_is_not_machine_memory),
+		cmocka_unit_test(orphan_frame_is_freed_by_last_put),
+	};
+	return cmocka_run_group_tests_name("memory", tests, NULL, NULL);
+}
