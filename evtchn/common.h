@@ -68,6 +68,13 @@ static inline void evt_store_relaxed64(_Atomic uint64_t *p, uint64_t v)
 	atomic_store_explicit(p, v, memory_order_relaxed);
 }
 
+/* Sequentially consistent store: the store half of a store;fence;load
+ * pair (also a release). */
+static inline void evt_store_fenced64(_Atomic uint64_t *p, uint64_t v)
+{
+	atomic_store_explicit(p, v, memory_order_seq_cst);
+}
+
 /* Sequentially consistent RMWs: a full fence on both sides (lock or). */
 static inline uint64_t evt_or_fenced64(_Atomic uint64_t *p, uint64_t v)
 {
@@ -98,14 +105,40 @@ static inline void evt_count(_Atomic uint64_t *c, uint64_t n)
 
 /* ---- Port table entries: one word, one load on the fast path ---- */
 
+#define ENTRY_WAITER_SHIFT 8
+#define ENTRY_WAITER_MASK  ((uint64_t)0xff << ENTRY_WAITER_SHIFT)
+
+/* A new entry routed to waiter 0 (a fresh or freed port). */
 static inline uint64_t entry_make(uint32_t state, pvio_domid_t dom, uint32_t port)
 {
 	return (uint64_t)(state & 0xffu) | ((uint64_t)dom << 16) | ((uint64_t)port << 32);
 }
 
+/* The same, keeping the routing of old (a binding that changes under a
+ * port, by the remote end's bind, close or death, keeps its waiter). */
+static inline uint64_t entry_remake(uint64_t old, uint32_t state, pvio_domid_t dom,
+				    uint32_t port)
+{
+	return entry_make(state, dom, port) | (old & ENTRY_WAITER_MASK);
+}
+
+static inline uint64_t entry_with_waiter(uint64_t e, uint32_t waiter)
+{
+	return (e & ~ENTRY_WAITER_MASK) | ((uint64_t)(waiter & 0xffu) << ENTRY_WAITER_SHIFT);
+}
+
 static inline uint32_t entry_state(uint64_t e) { return (uint32_t)(e & 0xffu); }
 static inline pvio_domid_t entry_dom(uint64_t e) { return (pvio_domid_t)(e >> 16); }
 static inline uint32_t entry_port(uint64_t e) { return (uint32_t)(e >> 32); }
+
+/* The waiter a port is routed to; a corrupted (out of range) field reads
+ * as 0, so it is never an index outside the page. */
+static inline uint32_t entry_waiter(uint64_t e)
+{
+	uint32_t w = (uint32_t)((e & ENTRY_WAITER_MASK) >> ENTRY_WAITER_SHIFT);
+
+	return w < PVIO_EVTCHN_NR_WAITERS ? w : 0;
+}
 
 /* ---- Region layout ---- */
 
@@ -148,13 +181,25 @@ void evt_lock(struct pvio_evtchn_region *r, pvio_domid_t who);
 void evt_unlock(struct pvio_evtchn_region *r);
 
 /*
- * Raise port of domain s (its pending bit is already set): unless masked,
- * set its selector bit and wake its waiter if it sleeps. Counts a wake in
- * counters (the caller's page), if not NULL. Used by notify, unmask and
- * domain destroy.
+ * Raise port of domain s on waiter (its pending bit is already set, its
+ * routing already read): unless masked, set the waiter's selector bit and
+ * wake the waiter if it sleeps. Counts a wake in counters (the caller's
+ * page), if not NULL. Used by notify, unmask, bind_waiter and domain
+ * destroy.
  */
 void evt_raise(struct pvio_evtchn_shared *s, pvio_domid_t dom, uint32_t port,
-	       const struct pvio_evtchn_wait_ops *ops, void *ctx,
+	       uint32_t waiter, const struct pvio_evtchn_wait_ops *ops, void *ctx,
 	       struct pvio_evtchn_shared *counters);
+
+/* Can ops wake a waiter at all (wake or wake_on)? */
+static inline bool ops_can_wake(const struct pvio_evtchn_wait_ops *ops)
+{
+	return ops && (ops->wake_on || ops->wake);
+}
+
+static inline bool ops_can_sleep(const struct pvio_evtchn_wait_ops *ops)
+{
+	return ops && (ops->sleep_on || ops->sleep);
+}
 
 #endif /* PVIO_EVTCHN_COMMON_H */

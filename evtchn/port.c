@@ -2,8 +2,11 @@
 /*
  * The control operations on ports (Xen's EVTCHNOP_alloc_unbound,
  * bind_interdomain, close, status): the "hypervisor" role, run by the
- * calling domain itself under the region lock. Every table write is a
- * release store (P1) that notify's acquire load (P2, event.c) pairs with.
+ * calling domain itself under the region lock; and bind_waiter
+ * (EVTCHNOP_bind_vcpu), which changes only a port's routing. Every table
+ * write is a release store (P1) that notify's acquire load (P2, event.c)
+ * pairs with. A port's routing (its waiter) is set to 0 when the port is
+ * allocated or freed and kept when the remote end rewrites the entry.
  * Freestanding.
  */
 #include "common.h"
@@ -96,7 +99,7 @@ int pvio_evtchn_bind_interdomain(struct pvio_evtchn *h, pvio_domid_t remote_dom,
 	evt_store_release64(&h->ports->entry[p],
 			    entry_make(PVIO_EVTCHN_PORT_INTERDOMAIN, remote_dom, remote_port));
 	evt_store_release64(&rt->entry[remote_port],
-			    entry_make(PVIO_EVTCHN_PORT_INTERDOMAIN, h->domid, p));
+			    entry_remake(re, PVIO_EVTCHN_PORT_INTERDOMAIN, h->domid, p));
 	*local_port = p;
 out:
 	evt_unlock(r);
@@ -126,7 +129,7 @@ int pvio_evtchn_close(struct pvio_evtchn *h, uint32_t port)
 			    entry_dom(re) == h->domid && entry_port(re) == port)
 				/* P1: release; pairs with P2 in notify(). */
 				evt_store_release64(&rt->entry[rp],
-					entry_make(PVIO_EVTCHN_PORT_UNBOUND, h->domid, 0));
+					entry_remake(re, PVIO_EVTCHN_PORT_UNBOUND, h->domid, 0));
 		}
 		break;
 	}
@@ -153,5 +156,41 @@ int pvio_evtchn_status(struct pvio_evtchn *h, uint32_t port,
 	st->remote_port = entry_port(e);
 	st->pending = evt_load_relaxed64(&h->shared->pending[port_word(port)]) & port_bit(port);
 	st->masked = evt_load_relaxed64(&h->shared->mask[port_word(port)]) & port_bit(port);
+	st->waiter = entry_waiter(e);
 	return 0;
+}
+
+int pvio_evtchn_bind_waiter(struct pvio_evtchn *h, uint32_t port, uint32_t waiter)
+{
+	if (!handle_ok(h) || !port_valid(port) || waiter >= PVIO_EVTCHN_NR_WAITERS)
+		return -EINVAL;
+	struct pvio_evtchn_region *r = h->region;
+	struct pvio_evtchn_shared *s = h->shared;
+	int rc = 0;
+
+	evt_lock(r, h->domid);
+	uint64_t e = evt_load_relaxed64(&h->ports->entry[port]);
+	if (entry_state(e) == PVIO_EVTCHN_PORT_FREE) {
+		rc = -EINVAL;
+		goto out;
+	}
+	uint64_t ne = entry_with_waiter(e, waiter);
+	if (ne == e)
+		goto out;
+	/* B1 (store half): the new routing, seq_cst (also P1: it releases
+	 * like every table write); pairs with B2 in notify() and unmask(),
+	 * which make the event visible (pending set / mask cleared) and then
+	 * read the routing. */
+	evt_store_fenced64(&h->ports->entry[port], ne);
+	/* B1 (load half): an event made visible before the store above may
+	 * have been raised on the old waiter: raise it on the new one (the
+	 * old one skips the port when it scans, as it now reads the new
+	 * routing, or took it already: then this raise is spurious).
+	 * evt_raise() reads the mask after this, which covers an unmask
+	 * racing with us. */
+	if (evt_load_fenced64(&s->pending[port_word(port)]) & port_bit(port))
+		evt_raise(s, h->domid, port, waiter, h->ops, h->ops_ctx, s);
+out:
+	evt_unlock(r);
+	return rc;
 }

@@ -16,7 +16,8 @@ bool evt_region_ok(const struct pvio_evtchn_region *r)
 {
 	return r && r->magic == PVIO_EVTCHN_REGION_MAGIC &&
 	       r->version == PVIO_EVTCHN_REGION_VERSION &&
-	       r->nr_ports == PVIO_EVTCHN_NR_PORTS && r->nr_domains != 0 &&
+	       r->nr_ports == PVIO_EVTCHN_NR_PORTS &&
+	       r->nr_waiters == PVIO_EVTCHN_NR_WAITERS && r->nr_domains != 0 &&
 	       r->nr_domains <= PVIO_EVTCHN_MAX_DOMAINS &&
 	       r->bytes >= pvio_evtchn_region_size(r->nr_domains);
 }
@@ -61,6 +62,7 @@ int pvio_evtchn_region_init(void *mem, size_t bytes, uint32_t nr_domains)
 	r->version = PVIO_EVTCHN_REGION_VERSION;
 	r->nr_domains = nr_domains;
 	r->nr_ports = PVIO_EVTCHN_NR_PORTS;
+	r->nr_waiters = PVIO_EVTCHN_NR_WAITERS;
 	r->bytes = bytes;
 	pvio_store_relaxed(&r->lock, 0);
 	pvio_store_relaxed(&r->holder, 0);
@@ -94,14 +96,18 @@ int pvio_evtchn_domain_create(void *region, pvio_domid_t domid)
 		evt_store_relaxed64(&s->pending[w], 0);
 		evt_store_relaxed64(&s->mask[w], 0);
 	}
-	evt_store_relaxed64(&s->pending_sel, 0);
-	pvio_store_relaxed(&s->sleeping, 0);
+	for (uint32_t v = 0; v < PVIO_EVTCHN_NR_WAITERS; v++) {
+		struct pvio_evtchn_waiter *wt = &s->waiter[v];
+		evt_store_relaxed64(&wt->pending_sel, 0);
+		pvio_store_relaxed(&wt->sleeping, 0);
+		evt_store_relaxed64(&wt->received, 0);
+		evt_store_relaxed64(&wt->sleeps, 0);
+		evt_store_relaxed64(&wt->spurious, 0);
+	}
 	evt_store_relaxed64(&s->sent, 0);
 	evt_store_relaxed64(&s->coalesced, 0);
 	evt_store_relaxed64(&s->wakes, 0);
 	evt_store_relaxed64(&s->received, 0);
-	evt_store_relaxed64(&s->sleeps, 0);
-	evt_store_relaxed64(&s->spurious, 0);
 	/* R2: release; pairs with A2 in evt_domain_alive(). */
 	pvio_store_release(&s->state, PVIO_EVTCHN_DOM_ALIVE);
 	evt_unlock(r);
@@ -134,15 +140,20 @@ int pvio_evtchn_domain_destroy(void *region, pvio_domid_t domid,
 			    evt_domain_alive(r, rd)) {
 				struct pvio_evtchn_port_table *rt = region_table(r, rd);
 				struct pvio_evtchn_shared *rs = region_shared(r, rd);
+				/* The peer's routing stays; only bind_waiter
+				 * changes it, under this lock. */
+				uint64_t re = evt_load_relaxed64(&rt->entry[rp]);
 				/* P1: release; pairs with P2 in notify(). */
 				evt_store_release64(&rt->entry[rp],
-					entry_make(PVIO_EVTCHN_PORT_UNBOUND, domid, 0));
-				/* Raise the peer so a blocked waiter returns
-				 * and finds its port unbound. */
+					entry_remake(re, PVIO_EVTCHN_PORT_UNBOUND, domid, 0));
+				/* Raise the peer's port on the waiter it is
+				 * routed to, so each of the peer's waiters
+				 * with a port bound here returns and finds
+				 * it unbound. */
 				uint64_t old = evt_or_fenced64(&rs->pending[port_word(rp)],
 							       port_bit(rp));
 				if (!(old & port_bit(rp)))
-					evt_raise(rs, rd, rp, ops, ctx, NULL);
+					evt_raise(rs, rd, rp, entry_waiter(re), ops, ctx, NULL);
 			}
 		}
 		evt_store_release64(&t->entry[p], 0);
@@ -157,7 +168,7 @@ int pvio_evtchn_attach(struct pvio_evtchn *h, void *mem, size_t bytes,
 {
 	struct pvio_evtchn_region *r = mem;
 
-	if (!h || !mem || !ops || !ops->sleep || !ops->wake || !ops->now_ns)
+	if (!h || !mem || !ops_can_sleep(ops) || !ops_can_wake(ops) || !ops->now_ns)
 		return -EINVAL;
 	if (bytes < REGION_HDR_BYTES || !evt_region_ok(r) || r->bytes > bytes ||
 	    domid >= r->nr_domains)
@@ -200,6 +211,27 @@ void pvio_evtchn_stats_get(const struct pvio_evtchn *h, struct pvio_evtchn_stats
 	st->coalesced = evt_load_relaxed64(&s->coalesced);
 	st->wakes = evt_load_relaxed64(&s->wakes);
 	st->received = evt_load_relaxed64(&s->received);
-	st->sleeps = evt_load_relaxed64(&s->sleeps);
-	st->spurious = evt_load_relaxed64(&s->spurious);
+	st->sleeps = 0;
+	st->spurious = 0;
+	for (uint32_t v = 0; v < PVIO_EVTCHN_NR_WAITERS; v++) {
+		const struct pvio_evtchn_waiter *wt = &s->waiter[v];
+		st->received += evt_load_relaxed64(&wt->received);
+		st->sleeps += evt_load_relaxed64(&wt->sleeps);
+		st->spurious += evt_load_relaxed64(&wt->spurious);
+	}
+}
+
+int pvio_evtchn_stats_get_on(const struct pvio_evtchn *h, uint32_t waiter,
+			     struct pvio_evtchn_stats *st)
+{
+	if (!h || !st || !h->shared || waiter >= PVIO_EVTCHN_NR_WAITERS)
+		return -EINVAL;
+	const struct pvio_evtchn_waiter *wt = &h->shared->waiter[waiter];
+	st->sent = 0;
+	st->coalesced = 0;
+	st->wakes = 0;
+	st->received = evt_load_relaxed64(&wt->received);
+	st->sleeps = evt_load_relaxed64(&wt->sleeps);
+	st->spurious = evt_load_relaxed64(&wt->spurious);
+	return 0;
 }

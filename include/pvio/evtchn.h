@@ -3,13 +3,16 @@
  * Event channels: "look at the ring" between domains.
  *
  * The model is Xen's 2-level event channel ABI. Every domain has one shared
- * page (struct pvio_evtchn_shared, the evtchn part of Xen's shared_info):
- * a pending bitmap and a mask bitmap for PVIO_EVTCHN_NR_PORTS ports, a
- * selector word saying which pending words may hold unmasked events (Xen's
- * evtchn_pending_sel), a word saying the domain is (about to be) asleep,
- * and counters. Beside it sits the domain's port table, which only the
- * "hypervisor" control operations write: port -> free | unbound(remote
- * domid) | interdomain(remote domid, remote port).
+ * page (struct pvio_evtchn_shared, the evtchn part of Xen's shared_info,
+ * laid out like it): PVIO_EVTCHN_NR_WAITERS waiter lines (Xen's
+ * vcpu_info[]), then a pending bitmap and a mask bitmap for
+ * PVIO_EVTCHN_NR_PORTS ports, then counters. Each waiter line holds that
+ * waiter's selector word saying which pending words may hold unmasked
+ * events routed to it (Xen's per-vCPU evtchn_pending_sel) and a word saying
+ * it is (about to be) asleep. Beside the page sits the domain's port table,
+ * which only the "hypervisor" control operations write: port -> free |
+ * unbound(remote domid) | interdomain(remote domid, remote port), plus the
+ * waiter the port is routed to.
  *
  * On the host platform all of it lives in one shared memory region (a
  * memfd) that the toolstack (pvio hostd) formats and every domain maps:
@@ -22,9 +25,19 @@
  * mask, unmask, test_and_clear, consume, wait) takes no lock and never
  * calls the daemon: notify reads the local port's entry (one 64-bit word
  * that only control operations write, so it stays cached: this is the
- * domain's cached binding), sets the remote pending bit, and wakes the
- * remote domain through the platform only when the bit was clear, the port
- * is unmasked and the remote domain said it is asleep.
+ * domain's cached binding), sets the remote pending bit, reads the remote
+ * port's entry for the waiter it is routed to, and wakes that waiter
+ * through the platform only when the bit was clear, the port is unmasked
+ * and that waiter said it is asleep.
+ *
+ * Waiters (Xen's per-vCPU delivery, EVTCHNOP_bind_vcpu): a domain has
+ * PVIO_EVTCHN_NR_WAITERS waiter slots, 0 .. NR_WAITERS - 1. Every port is
+ * routed to one (0 when allocated, so a domain that never calls
+ * pvio_evtchn_bind_waiter() has the single waiter it always had);
+ * pvio_evtchn_wait_on()/consume_on() on waiter w return only ports routed
+ * to w and sleep on w's own word, so one thread per ring waits for its own
+ * ports with no dispatcher thread in between. pvio_evtchn_wait() and
+ * pvio_evtchn_consume() are waiter 0.
  *
  * Sleeping and waking go through a const ops table (struct
  * pvio_evtchn_wait_ops) so this layer compiles freestanding; the host
@@ -45,9 +58,11 @@
  *    spurious pending bit on the old remote port. Drivers must tolerate
  *    spurious events anyway (Xen's do too).
  *
- * Threading: any thread of a domain may notify, mask, unmask and
- * test_and_clear. One thread per domain at a time consumes events
- * (pvio_evtchn_consume / pvio_evtchn_wait): the domain's "vCPU". Control
+ * Threading: any thread of a domain may notify, mask, unmask, bind_waiter
+ * and test_and_clear. One thread per waiter at a time consumes that
+ * waiter's events (pvio_evtchn_consume_on / pvio_evtchn_wait_on; waiter 0
+ * also through pvio_evtchn_consume / pvio_evtchn_wait): the domain's
+ * "vCPUs". Threads of different waiters may share one handle. Control
  * operations may be called from any thread of any process mapping the
  * region. The control lock is a plain spinlock: a process killed while
  * inside a control operation leaves it held, and every later control
@@ -89,7 +104,12 @@
 #define PVIO_EVTCHN_FOREVER     UINT64_MAX
 
 #define PVIO_EVTCHN_REGION_MAGIC   0x4e484356u /* "VCHN" */
-#define PVIO_EVTCHN_REGION_VERSION 1u
+/* 2: per-waiter lines (selector, sleeping, counters) at the start of the
+ * shared page, bitmaps at Xen's offsets, a waiter field in port entries. */
+#define PVIO_EVTCHN_REGION_VERSION 2u
+/* Waiter slots per domain (Xen's XEN_LEGACY_MAX_VCPUS); port entries have
+ * 8 bits for the waiter, so at most 256. */
+#define PVIO_EVTCHN_NR_WAITERS     32u
 
 /* Domain slot states in struct pvio_evtchn_shared.state. */
 enum pvio_evtchn_dom_state {
@@ -106,38 +126,63 @@ enum pvio_evtchn_port_state {
 };
 
 /*
+ * One waiter's line of a shared page (Xen's vcpu_info): what a notifier of
+ * a port routed to this waiter touches (selector + sleeping flag), and the
+ * waiter's own counters, written only by the thread waiting on it. One
+ * line per waiter, so waiters of one domain never share a line.
+ */
+struct pvio_evtchn_waiter {
+	_Atomic uint64_t pending_sel; /* bit w: pending[w] may hold unmasked
+				       * events routed to this waiter */
+	_Atomic uint32_t sleeping;    /* 1: the waiter is (about to be) asleep;
+				       * the futex word */
+	uint32_t pad0;
+	_Atomic uint64_t received;    /* events consumed (wait_on, consume_on) */
+	_Atomic uint64_t sleeps;      /* platform sleep calls made */
+	_Atomic uint64_t spurious;    /* sleeps after which no event was found */
+	uint8_t pad1[24];
+};
+_Static_assert(sizeof(struct pvio_evtchn_waiter) == 64, "one waiter per cache line");
+_Static_assert(offsetof(struct pvio_evtchn_waiter, sleeping) == 8, "waiter line is ABI");
+_Static_assert(offsetof(struct pvio_evtchn_waiter, received) == 16, "waiter line is ABI");
+
+/*
  * One domain's shared page. Shared memory: plain fixed-size struct, pinned.
- * Line 0 is what notifiers touch on the fast path (selector + sleeping
- * flag); line 1 holds counters only this domain writes; then the bitmaps.
+ * The shape of Xen's x86-64 shared_info: 32 lines of 64 bytes (one per
+ * waiter, Xen's vcpu_info[32]), evtchn_pending at 2048, evtchn_mask at
+ * 2560; then a line with the domain state and the domain's counters.
  */
 struct pvio_evtchn_shared {
-	/* --- line 0: written by notifiers and by this domain's waiter --- */
-	_Atomic uint64_t pending_sel; /* bit w: pending[w] may hold unmasked events */
-	_Atomic uint32_t sleeping;    /* 1: the waiter is (about to be) asleep */
-	_Atomic uint32_t state;       /* enum pvio_evtchn_dom_state */
-	uint8_t pad0[48];
-	/* --- line 1: counters, written by this domain only (relaxed) --- */
-	_Atomic uint64_t sent;      /* successful notify calls (incl. coalesced) */
-	_Atomic uint64_t coalesced; /* notifies that found the bit already pending */
-	_Atomic uint64_t wakes;     /* platform wake calls made (syscalls) */
-	_Atomic uint64_t received;  /* events consumed (wait, consume, test_and_clear) */
-	_Atomic uint64_t sleeps;    /* platform sleep calls made by the waiter */
-	_Atomic uint64_t spurious;  /* sleeps after which no event was found */
-	uint8_t pad1[16];
+	/* --- lines 0-31: one per waiter --- */
+	struct pvio_evtchn_waiter waiter[PVIO_EVTCHN_NR_WAITERS];
 	/* --- the bitmaps, Xen's evtchn_pending / evtchn_mask --- */
 	_Atomic uint64_t pending[PVIO_EVTCHN_NR_WORDS];
 	_Atomic uint64_t mask[PVIO_EVTCHN_NR_WORDS];
-	uint8_t pad2[4096 - 128 - 2 * 8 * PVIO_EVTCHN_NR_WORDS];
+	/* --- state and counters, the counters written by this domain only
+	 * (relaxed) --- */
+	_Atomic uint32_t state;     /* enum pvio_evtchn_dom_state */
+	uint32_t pad0;
+	_Atomic uint64_t sent;      /* successful notify calls (incl. coalesced) */
+	_Atomic uint64_t coalesced; /* notifies that found the bit already pending */
+	_Atomic uint64_t wakes;     /* platform wake calls made (syscalls) */
+	_Atomic uint64_t received;  /* events consumed by test_and_clear (the
+				     * waiters count their own) */
+	uint8_t pad1[4096 - 2048 - 2 * 8 * PVIO_EVTCHN_NR_WORDS - 40];
 };
+_Static_assert(PVIO_EVTCHN_NR_WAITERS * 64 == 2048, "waiter lines fill 2 KiB, as in Xen");
+_Static_assert(PVIO_EVTCHN_NR_WAITERS <= 256, "the waiter field of a port entry is 8 bits");
+_Static_assert(offsetof(struct pvio_evtchn_shared, pending) == 2048, "Xen's evtchn_pending offset");
+_Static_assert(offsetof(struct pvio_evtchn_shared, mask) == 2560, "Xen's evtchn_mask offset");
+_Static_assert(offsetof(struct pvio_evtchn_shared, state) == 3072, "state after the bitmaps");
+_Static_assert(offsetof(struct pvio_evtchn_shared, sent) == 3080, "counters after state");
 _Static_assert(sizeof(struct pvio_evtchn_shared) == 4096, "shared page is one page");
-_Static_assert(offsetof(struct pvio_evtchn_shared, sent) == 64, "counters on line 1");
-_Static_assert(offsetof(struct pvio_evtchn_shared, pending) == 128, "bitmaps after line 1");
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "shared words are 64-bit");
 
 /*
  * One port table entry, one 64-bit word so that notify reads a consistent
- * binding with one load: bits 0-7 state, 16-31 remote domid, 32-63 remote
- * port (or 0).
+ * binding with one load: bits 0-7 state, 8-15 the waiter the port is
+ * routed to (values >= PVIO_EVTCHN_NR_WAITERS are read as 0), 16-31 remote
+ * domid, 32-63 remote port (or 0).
  */
 struct pvio_evtchn_port_table {
 	_Atomic uint64_t entry[PVIO_EVTCHN_NR_PORTS];
@@ -153,22 +198,34 @@ struct pvio_evtchn_region {
 	uint64_t bytes;       /* size of the whole region */
 	_Atomic uint32_t lock;   /* control-operation spinlock: 0 free, 1 held */
 	_Atomic uint32_t holder; /* domid + 1 of the lock holder, for debugging */
-	uint8_t pad[4096 - 32];
+	uint32_t nr_waiters;  /* PVIO_EVTCHN_NR_WAITERS (version 2) */
+	uint8_t pad[4096 - 36];
 };
+_Static_assert(offsetof(struct pvio_evtchn_region, bytes) == 16, "region header is ABI");
+_Static_assert(offsetof(struct pvio_evtchn_region, lock) == 24, "region header is ABI");
+_Static_assert(offsetof(struct pvio_evtchn_region, nr_waiters) == 32, "region header is ABI");
 _Static_assert(sizeof(struct pvio_evtchn_region) == 4096, "region header is one page");
 
 /*
- * How a domain sleeps and is woken. Each function is called without locks
+ * How a waiter sleeps and is woken. Each function is called without locks
  * held and may be called concurrently from several threads.
  *
- * sleep: block the calling thread (the waiter of domain self) until
+ * sleep: block the calling thread (waiter 0 of domain self) until
  *   wake(self) is called, or *word != val, or now_ns() >= deadline_ns
  *   (PVIO_EVTCHN_FOREVER: no deadline). It must not miss a wake() that
  *   happens after it was entered (the futex/eventfd contract); returning
  *   early for no reason is allowed. Returns 0 (woken, or maybe spurious),
- *   -ETIMEDOUT, -EINTR (treated as spurious).
- * wake: wake domain dom's waiter, which sleeps on word. 0 or -errno.
+ *   -ETIMEDOUT, -EINTR (treated as spurious), or another -errno (the wait
+ *   fails with it: the platform cannot sleep, e.g. no eventfd).
+ * wake: wake domain dom's waiter 0, which sleeps on word. 0 or -errno.
  * now_ns: a monotonic clock in nanoseconds.
+ * sleep_on / wake_on (optional, added with waiters): the same for waiter
+ *   `waiter` of the domain; word is that waiter's own sleeping word. When
+ *   present they are used for every waiter, 0 included, and sleep/wake may
+ *   be NULL. When absent, sleep/wake are called with the waiter's word for
+ *   every waiter: right for a platform that keys on the word (a futex),
+ *   wrong for one that keys on the domain (one eventfd per domain), which
+ *   must provide sleep_on/wake_on before waiters other than 0 are used.
  */
 struct pvio_evtchn_wait_ops {
 	const char *name;
@@ -176,6 +233,10 @@ struct pvio_evtchn_wait_ops {
 		     uint32_t val, uint64_t deadline_ns);
 	int (*wake)(void *ctx, pvio_domid_t dom, _Atomic uint32_t *word);
 	uint64_t (*now_ns)(void *ctx);
+	int (*sleep_on)(void *ctx, pvio_domid_t self, uint32_t waiter,
+			_Atomic uint32_t *word, uint32_t val, uint64_t deadline_ns);
+	int (*wake_on)(void *ctx, pvio_domid_t dom, uint32_t waiter,
+		       _Atomic uint32_t *word);
 };
 
 /*
@@ -192,7 +253,7 @@ struct pvio_evtchn {
 	pvio_domid_t domid;
 };
 
-/* How pvio_evtchn_wait() waits. */
+/* How pvio_evtchn_wait() / pvio_evtchn_wait_on() wait. */
 enum pvio_evtchn_wait_mode {
 	/* Sleep in the platform until woken: no CPU while idle, ~40-55 us to
 	 * wake on the reference machines. */
@@ -212,6 +273,7 @@ struct pvio_evtchn_status {
 	uint32_t remote_port; /* 0 unless interdomain */
 	bool pending;
 	bool masked;
+	uint32_t waiter;      /* the waiter the port is routed to */
 };
 
 struct pvio_evtchn_stats {
@@ -240,8 +302,10 @@ int pvio_evtchn_domain_create(void *region, pvio_domid_t domid);
 
 /*
  * Destroy domain domid (it died or is being torn down): each of its
- * interdomain ports' peers becomes unbound (remote_dom = domid) and is
- * raised, waking the peer through ops/ctx (may be NULL: no wake-up), then
+ * interdomain ports' peers becomes unbound (remote_dom = domid; its
+ * routing kept) and is raised on the waiter it is routed to, waking that
+ * waiter through ops/ctx (may be NULL: no wake-up): every waiter of a peer
+ * with a port bound to domid returns from its wait and finds it unbound; then
  * all of its ports are freed and the domain is marked dead. Its handles
  * must not be used afterwards. Any thread; takes the region lock.
  * Returns 0, -EINVAL (bad region or domid), -ESRCH (not alive).
@@ -255,7 +319,8 @@ int pvio_evtchn_domain_destroy(void *region, pvio_domid_t domid,
  * Attach handle h to domain domid of the region at mem (bytes long, as
  * mapped in this process), sleeping and waking through ops/ctx (ops must
  * outlive the handle). The domain must have been created. Any thread.
- * Returns 0, -EINVAL (NULL argument, ops lacking a function, not a region,
+ * Returns 0, -EINVAL (NULL argument, ops lacking a function (sleep or
+ * sleep_on, wake or wake_on, now_ns), not a region,
  * wrong version, bytes smaller than the region says, domid out of range),
  * -ESRCH (domain not alive).
  */
@@ -266,7 +331,9 @@ int pvio_evtchn_attach(struct pvio_evtchn *h, void *mem, size_t bytes,
 /* Forget the region; no port is closed (destroy the domain for that). */
 void pvio_evtchn_detach(struct pvio_evtchn *h);
 
-/* Set ADAPTIVE's poll budget in ns (0: BLOCK at once). Waiter thread. */
+/* Set ADAPTIVE's poll budget in ns (0: BLOCK at once). Waiter thread;
+ * a handle shared by several waiters' threads is set before it is shared
+ * (or each thread attaches its own handle). */
 void pvio_evtchn_set_spin(struct pvio_evtchn *h, uint64_t spin_ns);
 
 /* ---- Control operations (Xen EVTCHNOP_*): rare, take the region lock ---- */
@@ -303,6 +370,21 @@ int pvio_evtchn_close(struct pvio_evtchn *h, uint32_t port);
 int pvio_evtchn_status(struct pvio_evtchn *h, uint32_t port,
 		       struct pvio_evtchn_status *st);
 
+/*
+ * Route local port to waiter (EVTCHNOP_bind_vcpu): from now on its events
+ * raise that waiter's selector and wake that waiter, and only
+ * pvio_evtchn_wait_on()/consume_on() of that waiter return it. An event
+ * pending (and unmasked) on the port is raised again on the new waiter, so
+ * it moves with the port; an event the old waiter is consuming at that
+ * very moment may still be returned to it (as an upcall in flight on the
+ * old vCPU in Xen). The routing survives the remote end binding, closing
+ * or dying; it resets to 0 when the port is closed. Any thread of the
+ * domain; takes the region lock.
+ * Returns 0, -EINVAL (NULL, port 0, out of range or free, waiter >=
+ * PVIO_EVTCHN_NR_WAITERS).
+ */
+int pvio_evtchn_bind_waiter(struct pvio_evtchn *h, uint32_t port, uint32_t waiter);
+
 /* ---- Data path: no lock, no daemon ---- */
 
 /*
@@ -318,8 +400,8 @@ int pvio_evtchn_notify(struct pvio_evtchn *h, uint32_t port);
 /*
  * Mask / unmask a local port. A masked port's events stay pending and are
  * neither returned by consume/wait nor wake the domain. Unmasking a port
- * that is pending raises it again and wakes the domain's waiter if asleep
- * (Xen's evtchn_unmask). Any thread of the domain; the port's state does
+ * that is pending raises it again on the waiter the port is routed to and
+ * wakes that waiter if asleep (Xen's evtchn_unmask). Any thread of the domain; the port's state does
  * not matter (as in Xen).
  * Returns 0, -EINVAL (port 0 or out of range).
  */
@@ -333,25 +415,56 @@ int pvio_evtchn_unmask(struct pvio_evtchn *h, uint32_t port);
 int pvio_evtchn_test_and_clear(struct pvio_evtchn *h, uint32_t port);
 
 /*
- * Without waiting, take up to max pending unmasked ports (clearing their
- * pending bits) into ports[], lowest word first. The waiter thread only.
+ * Without waiting, take up to max pending unmasked ports routed to waiter 0
+ * (clearing their pending bits) into ports[], lowest word first. Waiter
+ * 0's thread only. pvio_evtchn_consume_on(h, 0, ports, max).
  * Returns the count (0: none), -EINVAL (NULL, max 0).
  */
 int pvio_evtchn_consume(struct pvio_evtchn *h, uint32_t *ports, uint32_t max);
 
 /*
- * Wait in mode until at least one unmasked port is pending, then consume
- * as pvio_evtchn_consume(). timeout_ns is relative (PVIO_EVTCHN_FOREVER:
- * none; 0: only look). The waiter thread only.
+ * pvio_evtchn_consume() for waiter: only ports routed to it. The thread
+ * waiting on waiter only (one at a time per waiter; different waiters'
+ * threads run concurrently).
+ * Returns the count (0: none), -EINVAL (NULL, max 0, waiter >=
+ * PVIO_EVTCHN_NR_WAITERS).
+ */
+int pvio_evtchn_consume_on(struct pvio_evtchn *h, uint32_t waiter, uint32_t *ports,
+			   uint32_t max);
+
+/*
+ * Wait in mode until at least one unmasked port routed to waiter 0 is
+ * pending, then consume as pvio_evtchn_consume(). timeout_ns is relative
+ * (PVIO_EVTCHN_FOREVER: none; 0: only look). Waiter 0's thread only.
+ * pvio_evtchn_wait_on(h, 0, ...).
  * No lost wake-ups: before sleeping the waiter stores sleeping = 1, then
  * (full fence) re-reads the selector; a notifier sets the selector, then
  * (full fence) reads sleeping (pairs W1/N1, see event.c).
- * Returns the count (> 0), -ETIMEDOUT, -EINVAL (NULL, max 0, bad mode).
+ * Returns the count (> 0), -ETIMEDOUT, -EINVAL (NULL, max 0, bad mode), or
+ * an error of the platform's sleep other than -ETIMEDOUT/-EINTR.
  */
 int pvio_evtchn_wait(struct pvio_evtchn *h, enum pvio_evtchn_wait_mode mode,
 		     uint64_t timeout_ns, uint32_t *ports, uint32_t max);
 
-/* Read this domain's counters (relaxed snapshot). Any thread. */
+/*
+ * pvio_evtchn_wait() for waiter: waits for ports routed to it only,
+ * polling its own selector and sleeping on its own word (the pairs W1/N1
+ * hold per waiter). The thread waiting on waiter only.
+ * Returns as pvio_evtchn_wait(); also -EINVAL (waiter >=
+ * PVIO_EVTCHN_NR_WAITERS).
+ */
+int pvio_evtchn_wait_on(struct pvio_evtchn *h, uint32_t waiter,
+			enum pvio_evtchn_wait_mode mode, uint64_t timeout_ns,
+			uint32_t *ports, uint32_t max);
+
+/* Read this domain's counters, summed over its waiters (relaxed
+ * snapshot). Any thread. */
 void pvio_evtchn_stats_get(const struct pvio_evtchn *h, struct pvio_evtchn_stats *st);
+
+/* One waiter's counters: received, sleeps and spurious are the waiter's;
+ * sent, coalesced and wakes are per domain and read 0 here. Any thread.
+ * Returns 0, -EINVAL (NULL, waiter >= PVIO_EVTCHN_NR_WAITERS). */
+int pvio_evtchn_stats_get_on(const struct pvio_evtchn *h, uint32_t waiter,
+			     struct pvio_evtchn_stats *st);
 
 #endif /* PVIO_EVTCHN_H */

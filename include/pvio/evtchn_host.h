@@ -3,15 +3,17 @@
  * Event channels on the host platform: the region in a memfd, and two ways
  * for a domain to sleep and be woken (struct pvio_evtchn_wait_ops).
  *
- *  - futex (the default): the waiter sleeps with FUTEX_WAIT_BITSET on its
- *    shared page's sleeping word, a notifier wakes it with FUTEX_WAKE on
- *    the same word. The memfd is MAP_SHARED, so the futex is keyed by the
- *    file page and works across processes and threads alike, with nothing
- *    to pass but the region's fd. One syscall to sleep, one to wake.
- *  - eventfd: one eventfd per domain; its owner polls it to sleep, any
- *    notifier writes it to wake. Costs ppoll + read to sleep and needs the
- *    fds passed (inherited or SCM_RIGHTS), but the fd can join an epoll set
- *    with other work (a backend serving many domains from one loop).
+ *  - futex (the default): a waiter sleeps with FUTEX_WAIT_BITSET on its
+ *    own sleeping word in the shared page (one per waiter), a notifier
+ *    wakes it with FUTEX_WAKE on the same word. The memfd is MAP_SHARED, so
+ *    the futex is keyed by the file page and works across processes and
+ *    threads alike, with nothing to pass but the region's fd, for any
+ *    number of waiters. One syscall to sleep, one to wake.
+ *  - eventfd: one eventfd per domain waiter (created only for the waiters
+ *    used); its owner polls it to sleep, any notifier writes it to wake.
+ *    Costs ppoll + read to sleep and needs the fds passed (inherited or
+ *    SCM_RIGHTS), but the fd can join an epoll set with other work (a
+ *    backend serving many domains from one loop).
  *
  * Measured (evtchn-bench-raw, tests/evtchn/, two processes, a loaded
  * 2-vCPU machine, medians): raw futex ping-pong 40 us vs raw eventfd 99 us;
@@ -28,26 +30,46 @@
 
 #include <pvio/evtchn.h>
 
-/* Futex sleep/wake; ctx is unused (pass NULL). */
+/* Futex sleep/wake for every waiter; ctx is unused (pass NULL). */
 extern const struct pvio_evtchn_wait_ops pvio_evtchn_host_futex_ops;
 
-/* Eventfd sleep/wake; ctx is a struct pvio_evtchn_host_efd. */
+/* Eventfd sleep/wake (sleep_on/wake_on per waiter); ctx is a struct
+ * pvio_evtchn_host_efd. */
 extern const struct pvio_evtchn_wait_ops pvio_evtchn_host_eventfd_ops;
 
-/* The eventfd table: fd[domid] is domain domid's eventfd or -1. */
+/*
+ * The eventfd table: fd[domid] is domain domid's waiter 0 eventfd or -1;
+ * wfd[domid * PVIO_EVTCHN_NR_WAITERS + w] is its waiter w's (w >= 1; the
+ * w = 0 entries are unused) or -1. Filled by the functions below only.
+ * A waiter without an eventfd cannot sleep: its BLOCK/ADAPTIVE wait fails
+ * with -EINVAL, and notifies to it do not wake it.
+ */
 struct pvio_evtchn_host_efd {
 	int *fd;
 	uint32_t nr;
+	int *wfd;
 };
 
 /* Allocate a table for nr_domains domains, all -1. 0, -EINVAL, -ENOMEM. */
 int pvio_evtchn_host_efd_init(struct pvio_evtchn_host_efd *e, uint32_t nr_domains);
-/* Create domain domid's eventfd (non-blocking, close-on-exec; inherited by
- * fork). 0, -EINVAL (domid out of range or already set), -errno. */
+/* Create domain domid's (waiter 0) eventfd (non-blocking, close-on-exec;
+ * inherited by fork). 0, -EINVAL (domid out of range or already set),
+ * -errno. */
 int pvio_evtchn_host_efd_create(struct pvio_evtchn_host_efd *e, pvio_domid_t domid);
-/* Adopt fd (received over SCM_RIGHTS) as domid's eventfd; the table owns
- * it. 0, -EINVAL. */
+/* The same for waiter of domid. 0, -EINVAL (domid or waiter out of range,
+ * already set), -errno. */
+int pvio_evtchn_host_efd_create_on(struct pvio_evtchn_host_efd *e, pvio_domid_t domid,
+				   uint32_t waiter);
+/* Adopt fd (received over SCM_RIGHTS) as domid's (waiter 0) eventfd; the
+ * table owns it. 0, -EINVAL. */
 int pvio_evtchn_host_efd_set(struct pvio_evtchn_host_efd *e, pvio_domid_t domid, int fd);
+/* The same for waiter of domid. 0, -EINVAL. */
+int pvio_evtchn_host_efd_set_on(struct pvio_evtchn_host_efd *e, pvio_domid_t domid,
+				uint32_t waiter, int fd);
+/* The eventfd of domid's waiter (to pass it on, or to add it to an epoll
+ * set: readable when the waiter is woken), or -1. The table keeps it. */
+int pvio_evtchn_host_efd_get(const struct pvio_evtchn_host_efd *e, pvio_domid_t domid,
+			     uint32_t waiter);
 /* Close every fd and free the table. */
 void pvio_evtchn_host_efd_fini(struct pvio_evtchn_host_efd *e);
 

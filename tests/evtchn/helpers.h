@@ -10,10 +10,14 @@
 #include <pvio/evtchn.h>
 
 /* A platform that never sleeps: sleep() jumps the clock to the deadline
- * and times out; wake() counts. */
+ * and times out; wake() counts. fake_ops has only the waiter-0 functions
+ * (sleep/wake: a table from before waiters); fake_on_ops has only
+ * sleep_on/wake_on. */
 struct fake_plat {
 	int wakes;
 	pvio_domid_t last_woken;
+	uint32_t last_waiter;          /* set by wake_on only */
+	_Atomic uint32_t *last_word;   /* the word the last wake was given */
 	int sleeps;
 	uint64_t now;
 };
@@ -36,10 +40,26 @@ static inline int fake_wake(void *ctx, pvio_domid_t dom, _Atomic uint32_t *word)
 {
 	struct fake_plat *f = ctx;
 
-	(void)word;
 	f->wakes++;
 	f->last_woken = dom;
+	f->last_word = word;
 	return 0;
+}
+
+static inline int fake_sleep_on(void *ctx, pvio_domid_t self, uint32_t waiter,
+				_Atomic uint32_t *word, uint32_t val, uint64_t deadline)
+{
+	(void)waiter;
+	return fake_sleep(ctx, self, word, val, deadline);
+}
+
+static inline int fake_wake_on(void *ctx, pvio_domid_t dom, uint32_t waiter,
+			       _Atomic uint32_t *word)
+{
+	struct fake_plat *f = ctx;
+
+	f->last_waiter = waiter;
+	return fake_wake(ctx, dom, word);
 }
 
 static inline uint64_t fake_now(void *ctx)
@@ -51,6 +71,11 @@ static inline uint64_t fake_now(void *ctx)
 
 static const struct pvio_evtchn_wait_ops fake_ops = {
 	.name = "fake", .sleep = fake_sleep, .wake = fake_wake, .now_ns = fake_now,
+};
+
+static const struct pvio_evtchn_wait_ops fake_on_ops = {
+	.name = "fake_on", .now_ns = fake_now,
+	.sleep_on = fake_sleep_on, .wake_on = fake_wake_on,
 };
 
 #define TEST_NR_DOMS 4

@@ -107,7 +107,7 @@ static void peer_death_wakes_blocked_waiter_and_notify_fails_enotconn(void **sta
 	world_start(&w);
 	wt = (struct waiter){ .h = &w.h };
 	assert_int_equal(pthread_create(&t, NULL, waiter_main, &wt), 0);
-	for (int i = 0; i < 1000 && !atomic_load(&w.h.shared->sleeping); i++)
+	for (int i = 0; i < 1000 && !atomic_load(&w.h.shared->waiter[0].sleeping); i++)
 		usleep(100);
 	world_kill(&w);
 	/* Until the toolstack notices, notify still "works" (into a dead

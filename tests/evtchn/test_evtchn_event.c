@@ -96,11 +96,11 @@ static void notify_wakes_remote_only_when_asleep(void **state)
 	assert_int_equal(pvio_evtchn_notify(&fx->h[1], b), 0);
 	assert_int_equal(fx->plat.wakes, 0); /* awake: no wake call */
 	assert_int_equal(pvio_evtchn_consume(&fx->h[0], &got, 1), 1);
-	atomic_store(&fx->h[0].shared->sleeping, 1);
+	atomic_store(&fx->h[0].shared->waiter[0].sleeping, 1);
 	assert_int_equal(pvio_evtchn_notify(&fx->h[1], b), 0);
 	assert_int_equal(fx->plat.wakes, 1);
 	assert_int_equal(fx->plat.last_woken, 0);
-	assert_int_equal(atomic_load(&fx->h[0].shared->sleeping), 0);
+	assert_int_equal(atomic_load(&fx->h[0].shared->waiter[0].sleeping), 0);
 	pvio_evtchn_stats_get(&fx->h[1], &s1);
 	assert_int_equal(s1.wakes, 1);
 }
@@ -113,7 +113,7 @@ static void masked_port_stays_pending_and_is_not_returned(void **state)
 
 	connect01(fx, &a, &b);
 	assert_int_equal(pvio_evtchn_mask(&fx->h[0], a), 0);
-	atomic_store(&fx->h[0].shared->sleeping, 1);
+	atomic_store(&fx->h[0].shared->waiter[0].sleeping, 1);
 	assert_int_equal(pvio_evtchn_notify(&fx->h[1], b), 0);
 	assert_int_equal(fx->plat.wakes, 0); /* masked: no wake */
 	assert_int_equal(pvio_evtchn_wait(&fx->h[0], PVIO_EVTCHN_POLL, 0, &got, 1), -ETIMEDOUT);
@@ -130,7 +130,7 @@ static void unmask_with_pending_raises_and_wakes_own_domain(void **state)
 	connect01(fx, &a, &b);
 	assert_int_equal(pvio_evtchn_mask(&fx->h[0], a), 0);
 	assert_int_equal(pvio_evtchn_notify(&fx->h[1], b), 0);
-	atomic_store(&fx->h[0].shared->sleeping, 1); /* waiter asleep */
+	atomic_store(&fx->h[0].shared->waiter[0].sleeping, 1); /* waiter asleep */
 	assert_int_equal(pvio_evtchn_unmask(&fx->h[0], a), 0);
 	assert_int_equal(fx->plat.wakes, 1);
 	assert_int_equal(fx->plat.last_woken, 0);
@@ -145,7 +145,7 @@ static void unmask_without_pending_does_not_wake(void **state)
 
 	connect01(fx, &a, &b);
 	assert_int_equal(pvio_evtchn_mask(&fx->h[0], a), 0);
-	atomic_store(&fx->h[0].shared->sleeping, 1);
+	atomic_store(&fx->h[0].shared->waiter[0].sleeping, 1);
 	assert_int_equal(pvio_evtchn_unmask(&fx->h[0], a), 0);
 	assert_int_equal(pvio_evtchn_unmask(&fx->h[0], a), 0); /* idempotent */
 	assert_int_equal(fx->plat.wakes, 0);
@@ -278,7 +278,7 @@ static void blocked_waiter_wakes(struct fixture *fx,
 		/* Give the waiter time to go to sleep; correctness does not
 		 * depend on it (the event is never lost either way). */
 		if (m != PVIO_EVTCHN_POLL)
-			for (int i = 0; i < 1000 && !atomic_load(&fx->h[0].shared->sleeping); i++)
+			for (int i = 0; i < 1000 && !atomic_load(&fx->h[0].shared->waiter[0].sleeping); i++)
 				usleep(100);
 		assert_int_equal(pvio_evtchn_notify(&fx->h[1], b), 0);
 		if (by_unmask)

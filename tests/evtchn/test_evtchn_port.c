@@ -221,7 +221,7 @@ static void destroy_domain_unbinds_and_raises_peers(void **state)
 
 	assert_int_equal(pvio_evtchn_alloc_unbound(&fx->h[0], 1, &p0), 0);
 	assert_int_equal(pvio_evtchn_bind_interdomain(&fx->h[1], 0, p0, &p1), 0);
-	atomic_store(&fx->h[0].shared->sleeping, 1); /* domain 0 is asleep */
+	atomic_store(&fx->h[0].shared->waiter[0].sleeping, 1); /* domain 0 is asleep */
 	assert_int_equal(pvio_evtchn_domain_destroy(fx->mem, 1, &fake_ops, &fx->plat), 0);
 	assert_int_equal(fx->plat.wakes, 1);
 	assert_int_equal(fx->plat.last_woken, 0);

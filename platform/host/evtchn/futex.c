@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Event channel sleep/wake on a futex in the domain's shared page. */
+/* Event channel sleep/wake on a futex: each waiter's sleeping word in the
+ * domain's shared page. */
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -40,6 +41,22 @@ static int futex_wake(void *ctx, pvio_domid_t dom, _Atomic uint32_t *word)
 	return rc < 0 ? -errno : 0;
 }
 
+/* Every waiter has its own word in the shared page: the word is the key,
+ * the waiter number is not needed and no fd is. */
+static int futex_sleep_on(void *ctx, pvio_domid_t self, uint32_t waiter,
+			  _Atomic uint32_t *word, uint32_t val, uint64_t deadline_ns)
+{
+	(void)waiter;
+	return futex_sleep(ctx, self, word, val, deadline_ns);
+}
+
+static int futex_wake_on(void *ctx, pvio_domid_t dom, uint32_t waiter,
+			 _Atomic uint32_t *word)
+{
+	(void)waiter;
+	return futex_wake(ctx, dom, word);
+}
+
 static uint64_t host_now(void *ctx)
 {
 	(void)ctx;
@@ -51,4 +68,6 @@ const struct pvio_evtchn_wait_ops pvio_evtchn_host_futex_ops = {
 	.sleep = futex_sleep,
 	.wake = futex_wake,
 	.now_ns = host_now,
+	.sleep_on = futex_sleep_on,
+	.wake_on = futex_wake_on,
 };
