@@ -4,7 +4,8 @@
 set -eu
 
 PVIO_PACKAGES="meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev \
-python3 libcmocka-dev libxen-dev libdpdk-dev libbenchmark-dev binutils xenstore-utils"
+python3 libcmocka-dev libxen-dev libdpdk-dev libbenchmark-dev binutils xenstore-utils \
+liburing-dev libaio-dev"
 
 missing=""
 for p in $PVIO_PACKAGES; do

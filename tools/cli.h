@@ -33,5 +33,6 @@ const char *cli_flag_value(const char *cmd, const char *flag, int argc,
 bool cli_is_help(const char *arg);
 
 int cmd_ring(int argc, char **argv);
+int cmd_hostd(int argc, char **argv);
 
 #endif

@@ -12,6 +12,8 @@ static const struct {
 } commands[] = {
 	{ "ring", cmd_ring,
 	  "two domains (processes) exchange requests over a shared ring" },
+	{ "hostd", cmd_hostd,
+	  "serve domains: machine memory, grants, event channels, the store" },
 };
 
 static void usage(FILE *out)
