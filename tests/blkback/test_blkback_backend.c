@@ -1,0 +1,910 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The whole backend, in one process: hostd in threads mode plays Xen,
+ * xenstored and the toolstack; the driver domain (domid 0) runs blkback;
+ * frontends are domains too, and this test plays each frontend with the
+ * raw ring, grant, event-channel and xenbus APIs (no blkfront), so it can
+ * also misbehave on purpose.
+ *
+ * Covered: the handshake and every backend key; read, write (partial
+ * sectors), flush, barrier, discard, indirect; errors for bad requests;
+ * persistent-grant reuse and map-per-request unmapping; multi-queue and
+ * multi-page rings; a read-only disk; a frontend and a backend without the
+ * optional features; a foreign ABI refused; close and reconnect; each
+ * engine; and a malicious frontend whose bad ring indices break its own
+ * device while a second device keeps serving.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <pvio/domain.h>
+#include <pvio/host.h>
+
+#include "common.h"
+
+#define WAIT_MS 10000
+#define DISK_BYTES (8u << 20)
+#define NDATA 64
+#define BIT(s) PVIO_XENBUS_STATE_BIT(PVIO_XENBUS_##s)
+
+/* ---- the machine: hostd, the driver domain, the toolstack --------------- */
+
+struct env {
+	char dir[64];
+	struct pvio_hostd *hostd;
+	struct pvio_domain *be;          /* the driver domain, domid 0 */
+	struct pvio_xs_host ts_host;     /* toolstack: privileged store */
+	struct pvio_xs ts;
+	struct pvio_xs_event ts_ev[8];
+	char disk[2][64];
+};
+
+static struct env *E;
+
+static void xs_connect(struct env *e, struct pvio_xs_host *h, struct pvio_xs *xs,
+		       struct pvio_xs_event *ev, uint32_t nev)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/socket", e->dir);
+	assert_int_equal(pvio_xs_host_connect(h, path), 0);
+	assert_int_equal(pvio_xs_init(xs, &pvio_xs_host_ops, h, ev, nev), 0);
+	pvio_xs_set_timeout(xs, WAIT_MS);
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	struct pvio_hostd_config hc = { 0 };
+	struct pvio_domain_config dc = { .name = "idd", .nr_pages = 1024,
+					 .driver_domain = true };
+
+	strcpy(e->dir, "/tmp/pvio-bb-hostd-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	hc.run_dir = e->dir;
+	hc.nr_frames = 16384;
+	assert_int_equal(pvio_hostd_create(&hc, &e->hostd), 0);
+	assert_int_equal(pvio_hostd_start(e->hostd), 0);
+	assert_int_equal(pvio_domain_connect(e->dir, &dc, &e->be), 0);
+	assert_int_equal(e->be->domid, 0);
+	xs_connect(e, &e->ts_host, &e->ts, e->ts_ev, 8);
+	for (int i = 0; i < 2; i++) {
+		int fd;
+
+		snprintf(e->disk[i], sizeof(e->disk[i]), "/tmp/pvio-bb-disk-XXXXXX");
+		fd = mkstemp(e->disk[i]);
+		assert_true(fd >= 0);
+		assert_int_equal(ftruncate(fd, DISK_BYTES), 0);
+		close(fd);
+	}
+	E = e;
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	pvio_xs_host_close(&e->ts_host);
+	pvio_domain_disconnect(e->be);
+	pvio_hostd_destroy(e->hostd);
+	for (int i = 0; i < 2; i++)
+		unlink(e->disk[i]);
+	{
+		/* hostd leaves its lock file behind (by design). */
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s/hostd.lock", e->dir);
+		unlink(path);
+	}
+	rmdir(e->dir);
+	free(e);
+	return 0;
+}
+
+/* ---- a backend device ------------------------------------------------------ */
+
+struct bdev {
+	struct pvio_xs_host host;
+	struct pvio_xs xs;
+	struct pvio_xs_event ev[16];
+	struct pvio_blkback_disk_spec spec;
+	struct pvio_blkback *bb;
+	pvio_domid_t fe;
+	uint32_t devid;
+};
+
+static struct bdev *bdev_new(pvio_domid_t fe, const char *spec,
+			     void (*tweak)(struct pvio_blkback_config *))
+{
+	struct bdev *b = calloc(1, sizeof(*b));
+	struct pvio_blkback_config cfg = { 0 };
+	char err[128];
+
+	assert_int_equal(pvio_blkback_disk_spec_parse(spec, &b->spec, err, sizeof(err)), 0);
+	b->fe = fe;
+	b->devid = b->spec.devid;
+	/* The toolstack creates the device's two dirs. */
+	assert_int_equal(pvio_xenbus_device_create(&E->ts, "vbd", 0, fe, b->devid, NULL), 0);
+	xs_connect(E, &b->host, &b->xs, b->ev, 16);
+	pvio_blkback_config_from_domain(&cfg, E->be);
+	cfg.fe = fe;
+	cfg.xs = &b->xs;
+	cfg.disk = &b->spec;
+	if (tweak)
+		tweak(&cfg);
+	assert_int_equal(pvio_blkback_create(&cfg, &b->bb), 0);
+	assert_int_equal(pvio_blkback_start(b->bb), 0);
+	return b;
+}
+
+static void bdev_free(struct bdev *b)
+{
+	pvio_blkback_destroy(b->bb);
+	pvio_xs_host_close(&b->host);
+	free(b);
+}
+
+/* ---- a frontend, played by hand ---------------------------------------------- */
+
+struct fq {
+	struct pvio_ring_front ring;
+	void *va;
+	uint32_t pfn;
+	pvio_grant_ref_t refs[16];
+	uint32_t port;
+};
+
+struct fe_opts {
+	uint32_t nq;          /* 0: no multi-queue key */
+	int order;            /* -1: no ring-page-order key */
+	bool persistent;
+	const char *protocol; /* NULL: no key */
+};
+
+struct fdev {
+	struct pvio_domain *d;
+	struct pvio_xenbus_device x;
+	uint32_t devid, nq, pages;
+	struct fq q[4];
+	uint32_t data_pfn;
+	pvio_grant_ref_t data_ref[NDATA];
+	uint32_t ind_pfn;
+	pvio_grant_ref_t ind_ref;
+};
+
+static struct pvio_domain *domain_new(const char *name)
+{
+	struct pvio_domain_config dc = { .name = name, .nr_pages = 2048 };
+	struct pvio_domain *d;
+
+	assert_int_equal(pvio_domain_connect(E->dir, &dc, &d), 0);
+	assert_true(d->domid != 0);
+	return d;
+}
+
+static void fe_write(struct fdev *f, const char *key, uint64_t v)
+{
+	char path[PVIO_XENBUS_PATH_MAX + 64];
+
+	assert_int_equal(pvio_xs_join(path, sizeof(path), f->x.nodename, key), 0);
+	assert_int_equal(pvio_xs_write_uint(f->d->xs, 0, path, v), 0);
+}
+
+static void fe_write_str(struct fdev *f, const char *key, const char *v)
+{
+	char path[PVIO_XENBUS_PATH_MAX + 64];
+
+	assert_int_equal(pvio_xs_join(path, sizeof(path), f->x.nodename, key), 0);
+	assert_int_equal(pvio_xs_write(f->d->xs, 0, path, v), 0);
+}
+
+static int be_read(struct fdev *f, const char *key, uint64_t *v)
+{
+	char path[PVIO_XENBUS_PATH_MAX + 64];
+
+	assert_int_equal(pvio_xs_join(path, sizeof(path), f->x.otherend, key), 0);
+	return pvio_xs_read_uint(f->d->xs, 0, path, UINT64_MAX, v);
+}
+
+/* Attach, publish rings per opts, go Initialised. Returns the backend state
+ * wait result (0 when it reached Connected). */
+static int fe_connect(struct fdev *f, struct pvio_domain *d, uint32_t devid,
+		      const struct fe_opts *o)
+{
+	uint32_t nq = o->nq ? o->nq : 1, order = o->order > 0 ? (uint32_t)o->order : 0;
+	enum pvio_xenbus_state st;
+
+	memset(f, 0, sizeof(*f));
+	f->d = d;
+	f->devid = devid;
+	f->nq = nq;
+	f->pages = 1u << order;
+	assert_int_equal(pvio_xenbus_frontend_attach(&f->x, d->xs, "vbd", d->domid, devid), 0);
+	assert_int_equal(pvio_xenbus_wait_otherend(&f->x, BIT(INIT_WAIT), WAIT_MS, &st), 0);
+	for (uint32_t i = 0; i < nq; i++) {
+		struct fq *q = &f->q[i];
+		uint32_t pfns[16];
+		char key[64], sub[16] = "";
+
+		if (nq > 1)
+			snprintf(sub, sizeof(sub), "queue-%u/", i);
+		assert_int_equal(pvio_domain_page_alloc(d, f->pages, &q->pfn), 0);
+		for (uint32_t k = 0; k < f->pages; k++) {
+			pfns[k] = q->pfn + k;
+			assert_int_equal(pvio_gnt_grant(d->gnt, 0, pfns[k], false, &q->refs[k]), 0);
+			if (o->order >= 0)
+				snprintf(key, sizeof(key), "%sring-ref%u", sub, k);
+			else
+				snprintf(key, sizeof(key), "%sring-ref", sub);
+			fe_write(f, key, q->refs[k]);
+		}
+		assert_int_equal(pvio_domain_vmap(d, pfns, f->pages, &q->va), 0);
+		assert_int_equal(pvio_blkif_front_init(&q->ring, q->va,
+						       (size_t)f->pages * PVIO_PAGE_SIZE), 0);
+		assert_int_equal(pvio_evtchn_alloc_unbound(d->evtchn, 0, &q->port), 0);
+		snprintf(key, sizeof(key), "%sevent-channel", sub);
+		fe_write(f, key, q->port);
+	}
+	if (o->order >= 0)
+		fe_write(f, "ring-page-order", order);
+	if (o->nq)
+		fe_write(f, "multi-queue-num-queues", o->nq);
+	if (o->protocol)
+		fe_write_str(f, "protocol", o->protocol);
+	if (o->persistent)
+		fe_write(f, "feature-persistent", 1);
+	/* Data pages and one indirect page, granted read-write. */
+	assert_int_equal(pvio_domain_page_alloc(d, NDATA, &f->data_pfn), 0);
+	for (uint32_t k = 0; k < NDATA; k++)
+		assert_int_equal(pvio_gnt_grant(d->gnt, 0, f->data_pfn + k, false,
+						&f->data_ref[k]), 0);
+	assert_int_equal(pvio_domain_page_alloc(d, 1, &f->ind_pfn), 0);
+	assert_int_equal(pvio_gnt_grant(d->gnt, 0, f->ind_pfn, true, &f->ind_ref), 0);
+	assert_int_equal(pvio_xenbus_switch_state(&f->x, PVIO_XENBUS_INITIALISED), 0);
+	return pvio_xenbus_wait_otherend(&f->x, BIT(CONNECTED), WAIT_MS, &st);
+}
+
+static unsigned char *data_page(struct fdev *f, uint32_t k)
+{
+	return pvio_domain_page(f->d, f->data_pfn + k);
+}
+
+static void fe_send(struct fdev *f, uint32_t qi, const void *req)
+{
+	struct fq *q = &f->q[qi];
+
+	assert_int_equal(pvio_ring_front_put_req(&q->ring, req,
+						 sizeof(struct pvio_blkif_request)), 0);
+	if (pvio_ring_front_push(&q->ring) == 1)
+		assert_int_equal(pvio_evtchn_notify(f->d->evtchn, q->port), 0);
+}
+
+/* Wait for one response (polling the ring; behaviour, not timing). */
+static struct pvio_blkif_response fe_recv(struct fdev *f, uint32_t qi)
+{
+	struct pvio_blkif_response rsp;
+	uint64_t end = pvio_now_ns() + (uint64_t)WAIT_MS * 1000000u;
+
+	for (;;) {
+		int r = pvio_blkif_front_get_rsp(&f->q[qi].ring, &rsp);
+
+		assert_true(r >= 0);
+		if (r == 1)
+			return rsp;
+		if (pvio_now_ns() > end)
+			fail_msg("no response from the backend");
+		struct timespec ts = { 0, 20000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int16_t fe_do(struct fdev *f, uint32_t qi, const struct pvio_blkif_request *req)
+{
+	struct pvio_blkif_response rsp;
+
+	fe_send(f, qi, req);
+	rsp = fe_recv(f, qi);
+	assert_int_equal(rsp.id, req->id);
+	return rsp.status;
+}
+
+/* A read or write of n whole pages from data page first at sector. */
+static struct pvio_blkif_request rw_req(struct fdev *f, uint8_t op, uint64_t sector,
+					uint32_t first, uint8_t n)
+{
+	struct pvio_blkif_request r;
+	static uint64_t id = 1000;
+
+	memset(&r, 0, sizeof(r));
+	r.operation = op;
+	r.nr_segments = n;
+	r.id = id++;
+	r.sector_number = sector;
+	for (uint8_t i = 0; i < n; i++) {
+		r.seg[i].gref = f->data_ref[first + i];
+		r.seg[i].first_sect = 0;
+		r.seg[i].last_sect = 7;
+	}
+	return r;
+}
+
+static void fe_close(struct fdev *f)
+{
+	enum pvio_xenbus_state st;
+
+	assert_int_equal(pvio_xenbus_switch_state(&f->x, PVIO_XENBUS_CLOSING), 0);
+	assert_int_equal(pvio_xenbus_wait_otherend(&f->x, BIT(CLOSING) | BIT(CLOSED),
+						   WAIT_MS, &st), 0);
+	assert_int_equal(pvio_xenbus_switch_state(&f->x, PVIO_XENBUS_CLOSED), 0);
+	assert_int_equal(pvio_xenbus_wait_otherend(&f->x, BIT(CLOSED), WAIT_MS, &st), 0);
+}
+
+/* Unmap the frontend's own views; hostd frees the rest with the domain. */
+static void fe_release(struct fdev *f)
+{
+	for (uint32_t i = 0; i < f->nq; i++)
+		(void)pvio_domain_vunmap(f->d, f->q[i].va, f->pages);
+	(void)pvio_xenbus_detach(&f->x);
+}
+
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(i * 31 + seed);
+}
+
+/* Write pages then read them back into other pages and compare. */
+static void write_read_check(struct fdev *f, uint32_t qi, uint64_t sector, uint8_t n,
+			     unsigned seed)
+{
+	struct pvio_blkif_request r;
+
+	for (uint8_t i = 0; i < n; i++)
+		fill(data_page(f, i), PVIO_PAGE_SIZE, seed + i);
+	r = rw_req(f, PVIO_BLKIF_OP_WRITE, sector, 0, n);
+	assert_int_equal(fe_do(f, qi, &r), PVIO_BLKIF_RSP_OKAY);
+	for (uint8_t i = 0; i < n; i++)
+		memset(data_page(f, 32 + i), 0, PVIO_PAGE_SIZE);
+	r = rw_req(f, PVIO_BLKIF_OP_READ, sector, 32, n);
+	assert_int_equal(fe_do(f, qi, &r), PVIO_BLKIF_RSP_OKAY);
+	for (uint8_t i = 0; i < n; i++)
+		assert_memory_equal(data_page(f, i), data_page(f, 32 + i), PVIO_PAGE_SIZE);
+}
+
+/* ---- the tests ------------------------------------------------------------------ */
+
+static char spec_buf[256];
+
+static const char *spec_rw(int disk, const char *vdev)
+{
+	snprintf(spec_buf, sizeof(spec_buf), "format=raw,vdev=%s,access=rw,target=%s",
+		 vdev, E->disk[disk]);
+	return spec_buf;
+}
+
+static void handshake_publishes_every_backend_key(void **s)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b = bdev_new(d->domid, spec_rw(0, "xvda"), NULL);
+	struct fe_opts o = { .nq = 0, .order = -1, .protocol = "x86_64-abi" };
+	struct fdev f;
+	uint64_t v;
+	char path[PVIO_XENBUS_PATH_MAX + 32], mode[8];
+
+	(void)s;
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+	assert_int_equal(be_read(&f, "sectors", &v), 0);
+	assert_int_equal(v, DISK_BYTES / 512);
+	assert_int_equal(be_read(&f, "sector-size", &v), 0);
+	assert_int_equal(v, 512);
+	assert_int_equal(be_read(&f, "physical-sector-size", &v), 0);
+	assert_true(v >= 512 && v % 512 == 0);
+	assert_int_equal(be_read(&f, "info", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(be_read(&f, "feature-flush-cache", &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(be_read(&f, "feature-barrier", &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(be_read(&f, "feature-discard", &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(be_read(&f, "discard-granularity", &v), 0);
+	assert_true(v >= 512);
+	assert_int_equal(be_read(&f, "discard-alignment", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(be_read(&f, "discard-secure", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(be_read(&f, "feature-persistent", &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(be_read(&f, "feature-max-indirect-segments", &v), 0);
+	assert_int_equal(v, 256);
+	assert_int_equal(be_read(&f, "max-ring-page-order", &v), 0);
+	assert_int_equal(v, 4);
+	assert_int_equal(be_read(&f, "multi-queue-max-queues", &v), 0);
+	assert_int_equal(v, 4);
+	snprintf(path, sizeof(path), "%s/mode", f.x.otherend);
+	assert_int_equal(pvio_xs_read(d->xs, 0, path, mode, sizeof(mode), NULL), 0);
+	assert_string_equal(mode, "w");
+	write_read_check(&f, 0, 0, 1, 1);
+	fe_close(&f);
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+static void every_operation_round_trips(void **s)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b = bdev_new(d->domid, spec_rw(0, "xvda"), NULL);
+	struct fe_opts o = { .order = 0 };
+	struct pvio_blkback_stats st;
+	struct pvio_blkif_request r;
+	struct fdev f;
+
+	(void)s;
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+	/* write + read, 11 segments */
+	write_read_check(&f, 0, 64, 11, 7);
+	/* partial sectors: sectors 2..5 of one page land at sector 100.. */
+	fill(data_page(&f, 0), PVIO_PAGE_SIZE, 99);
+	r = rw_req(&f, PVIO_BLKIF_OP_WRITE, 100, 0, 1);
+	r.seg[0].first_sect = 2;
+	r.seg[0].last_sect = 5;
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+	memset(data_page(&f, 40), 0xee, PVIO_PAGE_SIZE);
+	r = rw_req(&f, PVIO_BLKIF_OP_READ, 100, 40, 1);
+	r.seg[0].first_sect = 4;
+	r.seg[0].last_sect = 7;
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+	assert_memory_equal(data_page(&f, 40) + 2048, data_page(&f, 0) + 1024, 2048);
+	assert_int_equal(data_page(&f, 40)[0], 0xee); /* untouched sectors */
+	/* flush without data */
+	r = rw_req(&f, PVIO_BLKIF_OP_FLUSH_DISKCACHE, 0, 0, 0);
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+	/* barrier with data, then read it back */
+	fill(data_page(&f, 0), PVIO_PAGE_SIZE, 55);
+	r = rw_req(&f, PVIO_BLKIF_OP_WRITE_BARRIER, 800, 0, 1);
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+	r = rw_req(&f, PVIO_BLKIF_OP_READ, 800, 41, 1);
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+	assert_memory_equal(data_page(&f, 41), data_page(&f, 0), PVIO_PAGE_SIZE);
+	/* discard sectors 64..71 (written above): reads back as zeroes */
+	{
+		struct pvio_blkif_request_discard dr = {
+			.operation = PVIO_BLKIF_OP_DISCARD, .id = 5, .sector_number = 64,
+			.nr_sectors = 8,
+		};
+		memset(&r, 0, sizeof(r));
+		memcpy(&r, &dr, sizeof(dr));
+		assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+		dr.flag = PVIO_BLKIF_DISCARD_SECURE;
+		memcpy(&r, &dr, sizeof(dr));
+		assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_EOPNOTSUPP);
+		r = rw_req(&f, PVIO_BLKIF_OP_READ, 64, 42, 1);
+		assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+		for (int i = 0; i < 4096; i++)
+			assert_int_equal(data_page(&f, 42)[i], 0);
+	}
+	/* indirect: 20 segments through one indirect page, write then read */
+	{
+		struct pvio_blkif_segment *seg = pvio_domain_page(d, f.ind_pfn);
+		struct pvio_blkif_request_indirect ind = {
+			.operation = PVIO_BLKIF_OP_INDIRECT, .indirect_op = PVIO_BLKIF_OP_WRITE,
+			.nr_segments = 20, .id = 77, .sector_number = 2048,
+		};
+		struct pvio_blkif_response rsp;
+
+		for (int i = 0; i < 20; i++) {
+			seg[i] = (struct pvio_blkif_segment){ .gref = f.data_ref[i],
+							      .first_sect = 0, .last_sect = 7 };
+			fill(data_page(&f, (uint32_t)i), PVIO_PAGE_SIZE, 200 + (unsigned)i);
+		}
+		ind.indirect_grefs[0] = f.ind_ref;
+		memset(&r, 0, sizeof(r));
+		memcpy(&r, &ind, sizeof(ind));
+		fe_send(&f, 0, &r);
+		rsp = fe_recv(&f, 0);
+		assert_int_equal(rsp.status, PVIO_BLKIF_RSP_OKAY);
+		assert_int_equal(rsp.operation, PVIO_BLKIF_OP_WRITE);
+		for (int i = 0; i < 20; i++)
+			seg[i].gref = f.data_ref[32 + i];
+		ind.indirect_op = PVIO_BLKIF_OP_READ;
+		ind.id = 78;
+		memcpy(&r, &ind, sizeof(ind));
+		fe_send(&f, 0, &r);
+		rsp = fe_recv(&f, 0);
+		assert_int_equal(rsp.status, PVIO_BLKIF_RSP_OKAY);
+		for (int i = 0; i < 20; i++)
+			assert_memory_equal(data_page(&f, (uint32_t)i), data_page(&f, 32u + (uint32_t)i),
+					    PVIO_PAGE_SIZE);
+	}
+	/* a hostile request stream: each gets an error, the device lives on */
+	r = rw_req(&f, 9, 0, 0, 1);
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_ERROR);
+	r = rw_req(&f, PVIO_BLKIF_OP_READ, 0, 0, 1);
+	r.nr_segments = 0;
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_ERROR);
+	r.nr_segments = 12;
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_ERROR);
+	r = rw_req(&f, PVIO_BLKIF_OP_READ, DISK_BYTES / 512 - 4, 0, 1);
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_ERROR);
+	r = rw_req(&f, PVIO_BLKIF_OP_WRITE, 0, 0, 1);
+	r.seg[0].last_sect = 9;
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_ERROR);
+	r = rw_req(&f, PVIO_BLKIF_OP_WRITE, 0, 0, 2);
+	r.seg[1].gref = 4000; /* never granted */
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_ERROR);
+	write_read_check(&f, 0, 8, 2, 3);
+
+	pvio_blkback_stats(b->bb, &st);
+	assert_true(st.req_read >= 5);
+	assert_true(st.req_write >= 4);
+	assert_int_equal(st.req_flush, 1);
+	assert_int_equal(st.req_barrier, 1);
+	assert_int_equal(st.req_discard, 2);
+	assert_int_equal(st.req_indirect, 2);
+	assert_int_equal(st.err_op, 1);
+	assert_int_equal(st.err_segments, 2);
+	assert_int_equal(st.err_range, 1);
+	assert_int_equal(st.err_sect, 1);
+	assert_int_equal(st.err_grant, 1);
+	assert_int_equal(st.err_unsupported, 1);
+	assert_int_equal(st.err_protocol, 0);
+	assert_false(st.broken);
+	assert_true(st.sectors_written > 0 && st.sectors_read > 0);
+	/* Not persistent: every map was unmapped. */
+	assert_false(st.persistent);
+	assert_int_equal(st.grant_maps, st.grant_unmaps);
+	fe_close(&f);
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+static void persistent_grants_are_mapped_once_and_reused(void **s)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b = bdev_new(d->domid, spec_rw(0, "xvda"), NULL);
+	struct fe_opts o = { .order = -1, .persistent = true };
+	struct pvio_blkback_stats st;
+	struct fdev f;
+
+	(void)s;
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+	for (int i = 0; i < 10; i++)
+		write_read_check(&f, 0, (uint64_t)i * 64, 8, (unsigned)i);
+	pvio_blkback_stats(b->bb, &st);
+	assert_true(st.persistent);
+	/* 16 distinct refs (8 written, 8 read into), each mapped once. */
+	assert_int_equal(st.persistent_misses, 16);
+	assert_int_equal(st.persistent_hits, 10 * 16 - 16);
+	assert_int_equal(st.grant_maps, 16);
+	assert_int_equal(st.grant_unmaps, 0);
+	fe_close(&f);
+	pvio_blkback_stats(b->bb, &st);
+	assert_int_equal(st.grant_unmaps, 16); /* flushed at disconnect */
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+static void tweak_small_cache(struct pvio_blkback_config *c)
+{
+	c->persistent_cap = 8;
+}
+
+static void persistent_cache_beyond_its_cap_still_serves(void **s)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b = bdev_new(d->domid, spec_rw(0, "xvda"), tweak_small_cache);
+	struct fe_opts o = { .order = -1, .persistent = true };
+	struct pvio_blkback_stats st;
+	struct fdev f;
+
+	(void)s;
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+	for (int i = 0; i < 20; i++)
+		write_read_check(&f, 0, (uint64_t)i * 64, 11, (unsigned)i);
+	pvio_blkback_stats(b->bb, &st);
+	assert_true(st.persistent_evictions > 0 || st.grant_maps > st.persistent_misses);
+	fe_close(&f);
+	pvio_blkback_stats(b->bb, &st);
+	assert_int_equal(st.grant_maps, st.grant_unmaps);
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+static void multi_queue_multi_page_rings_serve_each_queue(void **s)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b = bdev_new(d->domid, spec_rw(0, "xvda"), NULL);
+	struct fe_opts o = { .nq = 3, .order = 2, .persistent = true };
+	struct pvio_blkback_stats st;
+	struct fdev f;
+
+	(void)s;
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+	pvio_blkback_stats(b->bb, &st);
+	assert_int_equal(st.nr_queues, 3);
+	assert_int_equal(st.ring_pages, 4);
+	assert_int_equal(pvio_blkif_ring_nr_slots(4 * PVIO_PAGE_SIZE), f.q[0].ring.nr_slots);
+	for (uint32_t q = 0; q < 3; q++)
+		write_read_check(&f, q, 512 * q, 4, q);
+	/* Fill a queue's ring: every slot in flight at once. */
+	{
+		uint32_t n = f.q[1].ring.nr_slots;
+		struct pvio_blkif_request r;
+
+		for (uint32_t i = 0; i < n; i++) {
+			r = rw_req(&f, PVIO_BLKIF_OP_READ, 8 * i, i % NDATA, 1);
+			assert_int_equal(pvio_ring_front_put_req(&f.q[1].ring, &r, sizeof(r)), 0);
+		}
+		if (pvio_ring_front_push(&f.q[1].ring) == 1)
+			pvio_evtchn_notify(d->evtchn, f.q[1].port);
+		for (uint32_t i = 0; i < n; i++)
+			assert_int_equal(fe_recv(&f, 1).status, PVIO_BLKIF_RSP_OKAY);
+	}
+	fe_close(&f);
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+static void readonly_disk_refuses_writes_and_says_so(void **s)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b;
+	struct fe_opts o = { .order = -1 };
+	struct pvio_blkback_stats st;
+	struct pvio_blkif_request r;
+	struct fdev f;
+	uint64_t v;
+
+	(void)s;
+	snprintf(spec_buf, sizeof(spec_buf), "%s,raw,xvdb,ro", E->disk[0]);
+	b = bdev_new(d->domid, spec_buf, NULL);
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+	assert_int_equal(be_read(&f, "info", &v), 0);
+	assert_int_equal(v, BB_VDISK_READONLY);
+	assert_int_equal(be_read(&f, "feature-discard", &v), 0);
+	assert_int_equal(v, 0);
+	r = rw_req(&f, PVIO_BLKIF_OP_WRITE, 0, 0, 1);
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_ERROR);
+	r = rw_req(&f, PVIO_BLKIF_OP_READ, 0, 0, 1);
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+	pvio_blkback_stats(b->bb, &st);
+	assert_int_equal(st.err_readonly, 1);
+	fe_close(&f);
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+static void tweak_no_features(struct pvio_blkback_config *c)
+{
+	c->no_persistent = true;
+	c->no_indirect = true;
+	c->no_flush = true;
+	c->no_discard = true;
+	c->max_queues = 1;
+}
+
+static void backend_without_optional_features_serves_a_demanding_frontend(void **s)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b = bdev_new(d->domid, spec_rw(1, "xvdc"), tweak_no_features);
+	struct fe_opts o = { .order = -1, .persistent = true };
+	struct pvio_blkback_stats st;
+	struct pvio_blkif_request r;
+	struct fdev f;
+	uint64_t v;
+
+	(void)s;
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+	assert_int_equal(be_read(&f, "feature-persistent", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(be_read(&f, "feature-max-indirect-segments", &v), -ENOENT);
+	write_read_check(&f, 0, 0, 3, 1);
+	r = rw_req(&f, PVIO_BLKIF_OP_FLUSH_DISKCACHE, 0, 0, 0);
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_EOPNOTSUPP);
+	r = rw_req(&f, PVIO_BLKIF_OP_WRITE_BARRIER, 0, 0, 0);
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_EOPNOTSUPP);
+	pvio_blkback_stats(b->bb, &st);
+	assert_false(st.persistent);
+	assert_int_equal(st.persistent_hits, 0);
+	fe_close(&f);
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+static void frontend_asking_too_much_is_refused(void **s)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b = bdev_new(d->domid, spec_rw(0, "xvda"), tweak_no_features);
+	struct fe_opts o = { .nq = 2, .order = -1 }; /* max-queues is 1 */
+	struct fdev f;
+
+	(void)s;
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), -ECONNRESET);
+	assert_int_equal(pvio_blkback_wait_state(b->bb, PVIO_XENBUS_CLOSED, WAIT_MS), 0);
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+static void foreign_abi_is_refused_with_an_error_node(void **s)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b = bdev_new(d->domid, spec_rw(0, "xvda"), NULL);
+	struct fe_opts o = { .order = -1, .protocol = "x86_32-abi" };
+	char path[PVIO_XENBUS_PATH_MAX + 16], msg[256];
+	struct fdev f;
+
+	(void)s;
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), -ECONNRESET);
+	snprintf(path, sizeof(path), "%s/error", f.x.otherend);
+	assert_int_equal(pvio_xs_read(&E->ts, 0, path, msg, sizeof(msg), NULL), 0);
+	assert_non_null(strstr(msg, "x86_32-abi"));
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+static void close_and_reconnect_serves_again(void **s)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b = bdev_new(d->domid, spec_rw(0, "xvda"), NULL);
+	struct fe_opts o = { .order = 1, .persistent = true };
+	struct pvio_blkback_stats st;
+	struct fdev f;
+
+	(void)s;
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+	write_read_check(&f, 0, 0, 2, 1);
+	fe_close(&f);
+	fe_release(&f);
+	/* A fresh handshake on the same device. */
+	{
+		struct pvio_xenbus_device x;
+		enum pvio_xenbus_state st2;
+		char path[PVIO_XENBUS_PATH_MAX + 16];
+
+		assert_int_equal(pvio_xenbus_frontend_attach(&x, d->xs, "vbd", d->domid,
+							     b->devid), 0);
+		snprintf(path, sizeof(path), "%s/state", x.nodename);
+		assert_int_equal(pvio_xs_write_uint(d->xs, 0, path, PVIO_XENBUS_INITIALISING), 0);
+		/* The backend is Closed until it sees Initialising. */
+		for (int i = 0; i < WAIT_MS; i++) {
+			assert_int_equal(pvio_xenbus_read_otherend_state(&x, &st2), 0);
+			if (st2 == PVIO_XENBUS_INIT_WAIT)
+				break;
+			usleep(1000);
+		}
+		assert_int_equal(st2, PVIO_XENBUS_INIT_WAIT);
+		(void)pvio_xenbus_detach(&x);
+	}
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+	write_read_check(&f, 0, 0, 2, 9);
+	pvio_blkback_stats(b->bb, &st);
+	assert_int_equal(st.connects, 2);
+	fe_close(&f);
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+static const char *engine_name;
+static void tweak_engine(struct pvio_blkback_config *c)
+{
+	c->engine = engine_name;
+}
+
+static void one_engine_end_to_end(const char *name)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b;
+	struct fe_opts o = { .order = 0 };
+	struct pvio_blkif_request r;
+	struct fdev f;
+
+	engine_name = name;
+	b = bdev_new(d->domid, spec_rw(1, "xvdd"), tweak_engine);
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+	if (strcmp(name, "null") == 0) {
+		r = rw_req(&f, PVIO_BLKIF_OP_WRITE, 0, 0, 4);
+		assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+		r = rw_req(&f, PVIO_BLKIF_OP_READ, 0, 0, 4);
+		assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+	} else {
+		write_read_check(&f, 0, 16, 11, 5);
+	}
+	r = rw_req(&f, PVIO_BLKIF_OP_FLUSH_DISKCACHE, 0, 0, 0);
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+	fe_close(&f);
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+static void libaio_engine_serves_a_frontend(void **s) { (void)s; one_engine_end_to_end("libaio"); }
+static void sync_engine_serves_a_frontend(void **s) { (void)s; one_engine_end_to_end("sync"); }
+static void null_engine_serves_a_frontend(void **s) { (void)s; one_engine_end_to_end("null"); }
+
+static void bad_ring_indices_break_only_that_device(void **s)
+{
+	struct pvio_domain *d1 = domain_new("evil"), *d2 = domain_new("good");
+	struct bdev *b1 = bdev_new(d1->domid, spec_rw(0, "xvda"), NULL);
+	struct bdev *b2 = bdev_new(d2->domid, spec_rw(1, "xvda"), NULL);
+	struct fe_opts o = { .order = -1 };
+	struct pvio_blkback_stats st;
+	struct fdev f1, f2;
+	char path[PVIO_XENBUS_PATH_MAX + 16], msg[256];
+	enum pvio_xenbus_state state;
+
+	(void)s;
+	assert_int_equal(fe_connect(&f1, d1, b1->devid, &o), 0);
+	assert_int_equal(fe_connect(&f2, d2, b2->devid, &o), 0);
+	write_read_check(&f1, 0, 0, 1, 1);
+	write_read_check(&f2, 0, 0, 1, 2);
+	/* The evil frontend claims far more requests than the ring holds. */
+	pvio_store_release(&f1.q[0].ring.sring->req_prod,
+			   f1.q[0].ring.req_prod_pvt + f1.q[0].ring.nr_slots + 5);
+	assert_int_equal(pvio_evtchn_notify(d1->evtchn, f1.q[0].port), 0);
+	assert_int_equal(pvio_blkback_wait_state(b1->bb, PVIO_XENBUS_CLOSED, WAIT_MS), 0);
+	pvio_blkback_stats(b1->bb, &st);
+	assert_true(st.broken);
+	assert_int_equal(st.err_protocol, 1);
+	assert_int_equal(st.nr_queues, 0);
+	snprintf(path, sizeof(path), "%s/error", f1.x.otherend);
+	assert_int_equal(pvio_xs_read(&E->ts, 0, path, msg, sizeof(msg), NULL), 0);
+	assert_non_null(strstr(msg, "ring"));
+	assert_int_equal(pvio_xenbus_wait_otherend(&f1.x, BIT(CLOSED), WAIT_MS, &state), 0);
+	/* The other device keeps serving, many times over. */
+	for (int i = 0; i < 20; i++)
+		write_read_check(&f2, 0, (uint64_t)i * 8, 2, (unsigned)i);
+	pvio_blkback_stats(b2->bb, &st);
+	assert_false(st.broken);
+	assert_int_equal(st.state, PVIO_XENBUS_CONNECTED);
+	fe_close(&f2);
+	fe_release(&f1);
+	fe_release(&f2);
+	bdev_free(b1);
+	bdev_free(b2);
+	pvio_domain_disconnect(d1);
+	pvio_domain_disconnect(d2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(handshake_publishes_every_backend_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(every_operation_round_trips, setup, teardown),
+		cmocka_unit_test_setup_teardown(persistent_grants_are_mapped_once_and_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(persistent_cache_beyond_its_cap_still_serves, setup, teardown),
+		cmocka_unit_test_setup_teardown(multi_queue_multi_page_rings_serve_each_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(readonly_disk_refuses_writes_and_says_so, setup, teardown),
+		cmocka_unit_test_setup_teardown(backend_without_optional_features_serves_a_demanding_frontend, setup, teardown),
+		cmocka_unit_test_setup_teardown(frontend_asking_too_much_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(foreign_abi_is_refused_with_an_error_node, setup, teardown),
+		cmocka_unit_test_setup_teardown(close_and_reconnect_serves_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(libaio_engine_serves_a_frontend, setup, teardown),
+		cmocka_unit_test_setup_teardown(sync_engine_serves_a_frontend, setup, teardown),
+		cmocka_unit_test_setup_teardown(null_engine_serves_a_frontend, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_ring_indices_break_only_that_device, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
