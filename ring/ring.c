@@ -47,7 +47,8 @@ static int check_geometry(const void *shared, size_t ring_bytes,
 	    (slot_size & 3) || slot_size > 0xffffffffu)
 		return -EINVAL;
 	*nr_slots = pvio_ring_nr_slots(ring_bytes, slot_size);
-	return *nr_slots ? 0 : -EINVAL;
+	/* Counts are returned as int: keep them far from INT_MAX. */
+	return *nr_slots && *nr_slots <= (1u << 24) ? 0 : -EINVAL;
 }
 
 int pvio_ring_front_attach(struct pvio_ring_front *f, void *shared,
