@@ -1,0 +1,595 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netfront's receive path: posting rx buffers (access grants for
+ * rx-copy, accept-transfer grants for rx-flip), taking responses, checking
+ * each one's copy, reassembling multi-slot packets with their extra info,
+ * and handing packets to the caller. Never reads the store.
+ *
+ * Wire format of one packet (Xen's netif.h):
+ *   [data 0: offset, status = its bytes, flags = csum bits | extra_info |
+ *    more_data] [extra info ...] [data 1: more_data] ... [data n-1]
+ * Each response sits in the ring slot of the request it answers, so the
+ * buffer of the response at position p is the one posted at p; an extra
+ * info slot uses up the buffer posted there without data.
+ */
+#include "common.h"
+
+/* ------------------------------------------------------------- pages */
+
+static int rxp_get(struct nf_queue *q, uint32_t *out)
+{
+	struct pvio_domain *d = q->nf->d;
+	uint32_t pfn;
+
+	if (q->rxp_free != NF_NONE) {
+		*out = q->rxp_free;
+		q->rxp_free = q->rxp[*out].next;
+		return 0;
+	}
+	if (q->rxp_n >= q->rxp_cap)
+		return -EAGAIN;
+	int err = pvio_domain_page_alloc(d, 1, &pfn);
+	if (err)
+		return err;
+	struct nf_page *p = &q->rxp[q->rxp_n];
+	p->pfn = pfn;
+	p->va = pvio_domain_page(d, pfn);
+	if (!p->va) {
+		pvio_domain_page_free(d, pfn, 1);
+		return -ENOMEM;
+	}
+	*out = q->rxp_n++;
+	return 0;
+}
+
+static void rxp_put(struct nf_queue *q, uint32_t page)
+{
+	if (page == NF_NONE)
+		return;
+	q->rxp[page].next = q->rxp_free;
+	q->rxp_free = page;
+}
+
+static bool flip_mode(const struct nf_queue *q)
+{
+	return q->nf->info.rx_mode == PVIO_NETFRONT_RX_FLIP;
+}
+
+static void rx_defer(struct nf_queue *q, pvio_grant_ref_t ref, uint32_t page, bool transfer)
+{
+	nf_count(&q->revokes_deferred, 1);
+	if (q->rx_nr_rev < q->rx_rev_cap)
+		q->rx_rev[q->rx_nr_rev++] = (struct nf_revoke){
+			.gref = ref, .page = page, .transfer = transfer };
+}
+
+/*
+ * End the grant of the buffer posted at shadow index i and take its page
+ * back. *frame: a transfer brought a frame (flip). Returns the page, or
+ * NF_NONE when the grant could not be ended yet (the backend still maps
+ * it, or a transfer is in progress): the page is then not ours to read.
+ */
+static uint32_t rx_buf_end(struct nf_queue *q, uint32_t i, bool *frame)
+{
+	struct pvio_netfront *nf = q->nf;
+	struct nf_rxslot *s = &q->rxs[i];
+	uint32_t page = s->page, mfn;
+	int err;
+
+	s->state = NF_RX_EMPTY;
+	s->page = NF_NONE;
+	*frame = false;
+	if (flip_mode(q)) {
+		err = pvio_gnt_transfer_end(nf->d->gnt, s->gref, &mfn);
+		if (err == -EBUSY) {
+			rx_defer(q, s->gref, page, true);
+			return NF_NONE;
+		}
+		nf_count(&q->revokes, 1);
+		if (err == 0) {
+			/* A new frame sits behind our pfn: look it up again. */
+			*frame = true;
+			q->rxp[page].va = pvio_domain_page(nf->d, q->rxp[page].pfn);
+			if (!q->rxp[page].va)
+				return NF_NONE;
+		}
+		return page;
+	}
+	err = pvio_gnt_revoke(nf->d->gnt, s->gref);
+	if (err == -EBUSY) {
+		rx_defer(q, s->gref, page, false);
+		return NF_NONE;
+	}
+	nf_count(&q->revokes, 1);
+	return page;
+}
+
+static void rx_revoke_retry(struct nf_queue *q)
+{
+	struct pvio_netfront *nf = q->nf;
+	uint32_t kept = 0, mfn;
+
+	for (uint32_t i = 0; i < q->rx_nr_rev; i++) {
+		struct nf_revoke r = q->rx_rev[i];
+		int err = r.transfer ? pvio_gnt_transfer_end(nf->d->gnt, r.gref, &mfn)
+				     : pvio_gnt_revoke(nf->d->gnt, r.gref);
+		if (err == -EBUSY) {
+			q->rx_rev[kept++] = r;
+			continue;
+		}
+		nf_count(&q->revokes, 1);
+		if (r.page != NF_NONE) {
+			q->rxp[r.page].va = pvio_domain_page(nf->d, q->rxp[r.page].pfn);
+			rxp_put(q, r.page);
+		}
+	}
+	q->rx_nr_rev = kept;
+}
+
+/* ------------------------------------------------------------- posting */
+
+uint32_t nf_rx_post_locked(struct nf_queue *q, uint32_t n)
+{
+	struct pvio_netfront *nf = q->nf;
+	uint32_t posted = 0;
+
+	while (posted < n && pvio_ring_front_free_slots(&q->rx) > 0) {
+		uint32_t i = q->rx.req_prod_pvt & (q->rx_nr - 1), page;
+		struct nf_rxslot *s = &q->rxs[i];
+		pvio_grant_ref_t ref;
+		int err;
+
+		if (s->state != NF_RX_EMPTY || rxp_get(q, &page) != 0)
+			break;
+		if (flip_mode(q))
+			err = pvio_gnt_grant_transfer(nf->d->gnt, nf->info.backend_id,
+						      q->rxp[page].pfn, &ref);
+		else
+			err = pvio_gnt_grant(nf->d->gnt, nf->info.backend_id,
+					     q->rxp[page].pfn, false, &ref);
+		if (err) {
+			rxp_put(q, page);
+			break;
+		}
+		s->gen++;
+		s->id = nf_make_id(i, s->gen, q->rx_bits);
+		s->page = page;
+		s->gref = ref;
+		s->state = NF_RX_POSTED;
+		struct pvio_netif_rx_request *req = pvio_netif_rx_front_next_req(&q->rx);
+		req->id = s->id;
+		req->pad = 0;
+		req->gref = ref;
+		posted++;
+	}
+	nf_count(&q->grants, posted);
+	nf_count(&q->rx_posted, posted);
+	return posted;
+}
+
+static uint32_t rx_posted_now(const struct nf_queue *q)
+{
+	return q->rx.req_prod_pvt - q->rx.rsp_cons;
+}
+
+/* Automatic refill, rx locked. Returns true when the backend must be
+ * kicked. */
+static bool refill_locked(struct nf_queue *q, uint32_t extra)
+{
+	uint32_t now = rx_posted_now(q), want = 0;
+
+	if (q->rx_nr_rev)
+		rx_revoke_retry(q);
+	if (!q->nf->cfg.manual_refill && now < q->rx_threshold)
+		want = q->rx_target - now;
+	want += extra;
+	if (want)
+		nf_rx_post_locked(q, want);
+	if (pvio_ring_front_push(&q->rx) != 1)
+		return false;
+	nf_count(&q->rx_kicks, 1);
+	return true;
+}
+
+void nf_rx_refill_auto(struct nf_queue *q)
+{
+	struct pvio_netfront *nf = q->nf;
+
+	nf_lock(&q->rx_lock);
+	bool kick = nf_alive(nf) && refill_locked(q, 0);
+	nf_unlock(&q->rx_lock);
+	if (kick && !nf_kick(nf, q->port_rx))
+		nf_mark_dead(nf, NF_GONE);
+}
+
+bool nf_rx_pending(const struct nf_queue *q)
+{
+	/* A racy peek at the shared index, only a hint: rx_run() reads it
+	 * properly under the lock. */
+	return pvio_load_acquire(&q->rx.sring->rsp_prod) != q->rx.rsp_cons;
+}
+
+/* ---------------------------------------------------------- validation */
+
+int nf_rx_check_id(const struct nf_queue *q, uint32_t pos,
+		   const struct pvio_netif_rx_response *rsp)
+{
+	const struct nf_rxslot *s = &q->rxs[pos & (q->rx_nr - 1)];
+
+	if (s->state != NF_RX_POSTED || rsp->id != s->id)
+		return -EPROTO; /* made up, stale, or not this slot's */
+	return 0;
+}
+
+/* ---------------------------------------------------- reassembly, sinks */
+
+struct rx_sink {
+	struct pvio_netfront_pkt *pkts;   /* burst: copy into these */
+	pvio_netfront_rx_fn fn;           /* or hand fragments to fn */
+	void *arg;
+	unsigned max, n;
+};
+
+static uint16_t pkt_flags(uint16_t rxf)
+{
+	uint16_t f = 0;
+
+	if (rxf & PVIO_NETRXF_csum_blank)
+		f |= PVIO_NETFRONT_F_CSUM_BLANK | PVIO_NETFRONT_F_DATA_VALIDATED;
+	else if (rxf & PVIO_NETRXF_data_validated)
+		f |= PVIO_NETFRONT_F_DATA_VALIDATED;
+	return f;
+}
+
+static void deliver(struct nf_queue *q, struct nf_rxpkt *p, struct rx_sink *k)
+{
+	uint16_t flags = pkt_flags(p->flags);
+
+	if (k->fn) {
+		struct pvio_netfront_frag fr[NF_MAX_RX_FRAGS];
+		for (uint32_t i = 0; i < p->nr_frags; i++) {
+			const struct nf_rxfrag *f = &p->frag[i];
+			fr[i].data = (const unsigned char *)q->rxp[f->page].va + f->off;
+			fr[i].len = f->len;
+		}
+		struct pvio_netfront_rx rx = {
+			.frags = fr, .nr_frags = p->nr_frags, .len = p->len,
+			.flags = flags, .gso_type = p->gso_type,
+			.gso_size = p->gso_size, .queue = (uint16_t)q->idx,
+		};
+		k->fn(k->arg, &rx);
+	} else {
+		struct pvio_netfront_pkt *out = &k->pkts[k->n];
+		uint32_t done = 0;
+		for (uint32_t i = 0; i < p->nr_frags && done < out->cap; i++) {
+			const struct nf_rxfrag *f = &p->frag[i];
+			uint32_t len = f->len < out->cap - done ? f->len : out->cap - done;
+			nf_memcpy((unsigned char *)out->data + done,
+				  (const unsigned char *)q->rxp[f->page].va + f->off, len);
+			done += len;
+		}
+		out->len = p->len;
+		out->flags = flags;
+		if (p->len > out->cap) {
+			out->flags |= PVIO_NETFRONT_F_TRUNCATED;
+			nf_count(&q->rx_truncated, 1);
+		}
+		out->gso_type = p->gso_type;
+		out->gso_size = p->gso_size;
+		out->queue = (uint16_t)q->idx;
+	}
+	k->n++;
+}
+
+/* The packet is complete: deliver or drop it, give its pages back. */
+static void pkt_finish(struct nf_queue *q, struct rx_sink *k)
+{
+	struct nf_rxpkt *p = &q->pkt;
+
+	if (p->len == 0)
+		p->drop = true;
+	if (p->drop) {
+		nf_count(p->dropped_by_backend ? &q->rx_dropped : &q->rx_errors, 1);
+	} else {
+		deliver(q, p, k);
+		nf_count(&q->rx_packets, 1);
+		nf_count(&q->rx_bytes, p->len);
+		if (p->gso_type != PVIO_NETFRONT_GSO_NONE)
+			nf_count(&q->rx_gso, 1);
+	}
+	for (uint32_t i = 0; i < p->nr_frags; i++)
+		rxp_put(q, p->frag[i].page);
+	nf_memset(p, 0, sizeof(*p));
+}
+
+/* An extra info slot (its bytes overlay a response). */
+static void take_extra(struct nf_queue *q, const struct pvio_netif_rx_response *rsp)
+{
+	const struct pvio_netfront_info *in = &q->nf->info;
+	struct nf_rxpkt *p = &q->pkt;
+	struct pvio_netif_extra_info x;
+
+	_Static_assert(sizeof(x) == sizeof(*rsp), "extra info overlays a response");
+	nf_memcpy(&x, rsp, sizeof(x));
+	p->nr_extras++;
+	p->want_extra = (x.flags & PVIO_NETIF_EXTRA_FLAG_MORE) != 0;
+	if (x.type == PVIO_NETIF_EXTRA_TYPE_NONE || x.type >= PVIO_NETIF_EXTRA_TYPE_MAX ||
+	    p->nr_extras > NF_MAX_EXTRAS) {
+		p->drop = true;
+		return;
+	}
+	if (x.type != PVIO_NETIF_EXTRA_TYPE_GSO)
+		return; /* hash: not asked for; multicast: tx only. Ignored. */
+	bool ok = x.u.gso.size != 0 &&
+		  ((x.u.gso.type == PVIO_NETIF_GSO_TYPE_TCPV4 && in->rx_gso_tcpv4) ||
+		   (x.u.gso.type == PVIO_NETIF_GSO_TYPE_TCPV6 && in->rx_gso_tcpv6));
+	if (!ok) {
+		p->drop = true;
+		return;
+	}
+	p->gso_type = x.u.gso.type;
+	p->gso_size = x.u.gso.size;
+}
+
+/* A data response at ring position pos. Returns 0 or -EPROTO. */
+static int take_data(struct nf_queue *q, uint32_t pos,
+		     const struct pvio_netif_rx_response *rsp)
+{
+	struct nf_rxpkt *p = &q->pkt;
+	bool frame;
+
+	if (nf_rx_check_id(q, pos, rsp))
+		return -EPROTO;
+	uint32_t page = rx_buf_end(q, pos & (q->rx_nr - 1), &frame);
+	nf_count(&q->rx_slots, 1);
+	if (!p->active) {
+		p->active = true;
+		p->flags = rsp->flags;
+		p->want_extra = (rsp->flags & PVIO_NETRXF_extra_info) != 0;
+	}
+	p->more = (rsp->flags & PVIO_NETRXF_more_data) != 0;
+	if (p->more && !q->nf->info.rx_sg)
+		p->drop = true; /* several slots when we did not offer sg */
+
+	bool bad = page == NF_NONE;
+	if (rsp->status < 0) {
+		bad = true;
+		if (rsp->status == PVIO_NETIF_RSP_DROPPED)
+			p->dropped_by_backend = true;
+	} else if ((uint32_t)rsp->offset + (uint32_t)rsp->status > PVIO_PAGE_SIZE) {
+		bad = true;
+	} else if (flip_mode(q) && rsp->status > 0 && !frame) {
+		bad = true; /* a length, but no frame came */
+		p->dropped_by_backend = true;
+	} else if (p->nr_frags >= NF_MAX_RX_FRAGS) {
+		bad = true;
+	}
+	if (bad) {
+		p->drop = true;
+		rxp_put(q, page);
+		return 0;
+	}
+	nf_count(frame ? &q->rx_flips : &q->rx_copies, 1);
+	p->frag[p->nr_frags++] = (struct nf_rxfrag){
+		.page = page, .off = rsp->offset, .len = (uint16_t)rsp->status };
+	p->len += (uint32_t)rsp->status;
+	return 0;
+}
+
+/* Take responses until k is full. rx locked. Returns 0 or -EPROTO. */
+static int rx_run_locked(struct nf_queue *q, struct rx_sink *k)
+{
+	struct pvio_netif_rx_response rsp;
+	int r;
+
+	for (;;) {
+		struct nf_rxpkt *p = &q->pkt;
+		if (!p->active && k->n >= k->max)
+			return 0;
+		uint32_t pos = q->rx.rsp_cons;
+		r = pvio_netif_rx_front_get_rsp(&q->rx, &rsp);
+		if (r == 0)
+			return 0;
+		if (r < 0)
+			return -EPROTO;
+		if (p->want_extra) {
+			/* The buffer posted here carries no data. */
+			bool frame;
+			if (q->rxs[pos & (q->rx_nr - 1)].state != NF_RX_POSTED)
+				return -EPROTO;
+			rxp_put(q, rx_buf_end(q, pos & (q->rx_nr - 1), &frame));
+			take_extra(q, &rsp);
+		} else if (take_data(q, pos, &rsp)) {
+			return -EPROTO;
+		}
+		if (!p->want_extra && !p->more)
+			pkt_finish(q, k);
+	}
+}
+
+static int rx_run(struct nf_queue *q, struct rx_sink *k)
+{
+	struct pvio_netfront *nf = q->nf;
+	int err = 0;
+
+	nf_lock(&q->rx_lock);
+	if (!nf_alive(nf)) {
+		if (q->rx_nr_rev)
+			rx_revoke_retry(q);
+		nf_unlock(&q->rx_lock);
+		return -EIO;
+	}
+	/* A callback runs under the rx lock (its fragments live in pages
+	 * the lock protects): it must not re-enter this queue's rx. */
+	err = rx_run_locked(q, k);
+	bool kick = !err && refill_locked(q, 0);
+	nf_unlock(&q->rx_lock);
+	if (err) {
+		atomic_fetch_add_explicit(&nf->protocol_errors, 1, memory_order_relaxed);
+		nf_mark_dead(nf, NF_BROKEN);
+		return -EIO;
+	}
+	if (kick && !nf_kick(nf, q->port_rx))
+		nf_mark_dead(nf, NF_GONE);
+	return 0;
+}
+
+static int recv_any(struct pvio_netfront *nf, uint32_t queue, struct rx_sink *k)
+{
+	if (!nf || k->max == 0)
+		return -EINVAL;
+	if (queue != PVIO_NETFRONT_QUEUE_ANY && queue >= nf->nr_queues)
+		return -EINVAL;
+	if (!nf_alive(nf))
+		return -EIO;
+	uint32_t first = queue == PVIO_NETFRONT_QUEUE_ANY ? 0 : queue;
+	uint32_t count = queue == PVIO_NETFRONT_QUEUE_ANY ? nf->nr_queues : 1;
+	for (uint32_t i = 0; i < count && k->n < k->max; i++) {
+		int err = rx_run(&nf->q[first + i], k);
+		if (err)
+			return k->n ? (int)k->n : err;
+	}
+	return (int)k->n;
+}
+
+int pvio_netfront_recv_burst(struct pvio_netfront *nf, uint32_t queue,
+			     struct pvio_netfront_pkt *pkts, unsigned max)
+{
+	struct rx_sink k = { .pkts = pkts, .max = max };
+
+	if (!pkts)
+		return -EINVAL;
+	return recv_any(nf, queue, &k);
+}
+
+int pvio_netfront_recv_cb(struct pvio_netfront *nf, uint32_t queue,
+			  pvio_netfront_rx_fn fn, void *arg, unsigned max)
+{
+	struct rx_sink k = { .fn = fn, .arg = arg, .max = max };
+
+	if (!fn)
+		return -EINVAL;
+	return recv_any(nf, queue, &k);
+}
+
+int pvio_netfront_rx_refill(struct pvio_netfront *nf, uint32_t queue, unsigned n)
+{
+	uint32_t total = 0;
+
+	if (!nf || (queue != PVIO_NETFRONT_QUEUE_ANY && queue >= nf->nr_queues))
+		return -EINVAL;
+	if (!nf_alive(nf))
+		return -EIO;
+	for (uint32_t i = 0; i < nf->nr_queues; i++) {
+		if (queue != PVIO_NETFRONT_QUEUE_ANY && i != queue)
+			continue;
+		struct nf_queue *q = &nf->q[i];
+		nf_lock(&q->rx_lock);
+		uint32_t before = (uint32_t)atomic_load(&q->rx_posted);
+		bool kick = refill_locked(q, n);
+		total += (uint32_t)atomic_load(&q->rx_posted) - before;
+		nf_unlock(&q->rx_lock);
+		if (kick && !nf_kick(nf, q->port_rx)) {
+			nf_mark_dead(nf, NF_GONE);
+			return -EIO;
+		}
+	}
+	return (int)total;
+}
+
+/* ------------------------------------------------------ set-up, teardown */
+
+int nf_rxq_alloc(struct nf_queue *q)
+{
+	struct pvio_netfront *nf = q->nf;
+	struct pvio_domain *d = nf->d;
+	int err;
+
+	q->rx_ring_ref = PVIO_GNT_REF_INVALID;
+	q->rxp_free = NF_NONE;
+	err = pvio_domain_page_alloc(d, 1, &q->rx_ring_pfn);
+	if (err)
+		return err;
+	q->rx_sring = pvio_domain_page(d, q->rx_ring_pfn);
+	if (!q->rx_sring)
+		return -ENOMEM;
+	err = pvio_netif_rx_front_init(&q->rx, q->rx_sring, PVIO_PAGE_SIZE);
+	if (err)
+		return err;
+	q->rx_nr = q->rx.nr_slots;
+	q->rx_bits = nf_log2(q->rx_nr);
+	err = pvio_gnt_grant(d->gnt, nf->info.backend_id, q->rx_ring_pfn, false,
+			     &q->rx_ring_ref);
+	if (err)
+		return err;
+	nf_count(&q->grants, 1);
+	q->rxs = nf_alloc(d, (size_t)q->rx_nr * sizeof(struct nf_rxslot));
+	if (!q->rxs)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < q->rx_nr; i++)
+		q->rxs[i].page = NF_NONE;
+	q->rx_target = nf->cfg.rx_buffers;
+	if (q->rx_target == 0 || q->rx_target > q->rx_nr)
+		q->rx_target = q->rx_nr;
+	q->rx_threshold = nf->cfg.rx_refill_threshold;
+	if (q->rx_threshold == 0 || q->rx_threshold > q->rx_target)
+		q->rx_threshold = q->rx_target * 3 / 4 ? q->rx_target * 3 / 4 : 1;
+	q->rxp_cap = q->rx_nr + NF_MAX_RX_FRAGS + 8;
+	q->rxp = nf_alloc(d, (size_t)q->rxp_cap * sizeof(struct nf_page));
+	if (!q->rxp)
+		return -ENOMEM;
+	q->rx_rev_cap = q->rxp_cap;
+	q->rx_rev = nf_alloc(d, (size_t)q->rx_rev_cap * sizeof(struct nf_revoke));
+	return q->rx_rev ? 0 : -ENOMEM;
+}
+
+uint32_t nf_rx_revoke_all(struct nf_queue *q)
+{
+	uint32_t left;
+	bool frame;
+
+	nf_lock(&q->rx_lock);
+	if (q->rxs) {
+		for (uint32_t i = 0; i < q->rx_nr; i++)
+			if (q->rxs[i].state == NF_RX_POSTED)
+				rxp_put(q, rx_buf_end(q, i, &frame));
+		if (q->pkt.active) {
+			for (uint32_t i = 0; i < q->pkt.nr_frags; i++)
+				rxp_put(q, q->pkt.frag[i].page);
+			nf_memset(&q->pkt, 0, sizeof(q->pkt));
+		}
+	}
+	if (q->rx_nr_rev)
+		rx_revoke_retry(q);
+	if (q->rx_ring_ref != PVIO_GNT_REF_INVALID &&
+	    pvio_gnt_revoke(q->nf->d->gnt, q->rx_ring_ref) != -EBUSY) {
+		q->rx_ring_ref = PVIO_GNT_REF_INVALID;
+		nf_count(&q->revokes, 1);
+	}
+	left = q->rx_nr_rev + (q->rx_ring_ref != PVIO_GNT_REF_INVALID);
+	nf_unlock(&q->rx_lock);
+	return left;
+}
+
+void nf_rxq_free(struct nf_queue *q)
+{
+	struct pvio_domain *d = q->nf->d;
+
+	if (q->rxp) {
+		for (uint32_t i = 0; i < q->rx_nr_rev; i++)
+			if (q->rx_rev[i].page != NF_NONE)
+				q->rxp[q->rx_rev[i].page].pfn = NF_NONE;
+		for (uint32_t i = 0; i < q->rxp_n; i++)
+			if (q->rxp[i].pfn != NF_NONE)
+				pvio_domain_page_free(d, q->rxp[i].pfn, 1);
+	}
+	nf_free(d, q->rxp);
+	nf_free(d, q->rxs);
+	nf_free(d, q->rx_rev);
+	q->rxp = NULL;
+	q->rxs = NULL;
+	q->rx_rev = NULL;
+	if (q->rx_sring && q->rx_ring_ref == PVIO_GNT_REF_INVALID)
+		pvio_domain_page_free(d, q->rx_ring_pfn, 1);
+	q->rx_sring = NULL;
+}

@@ -1,0 +1,665 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netfront's transmit path: splitting a frame into slots (one per page it
+ * touches), granting the caller's pages in place or copying into granted
+ * tx pages, GSO extra info, the tx shadow table, and the response path
+ * with its checks. Never reads the store.
+ *
+ * Wire format of one packet (Xen's netif.h):
+ *   [data slot 0: size = whole frame, flags = csum bits | extra_info |
+ *    more_data] [extra info (GSO)] [data slot 1: size = its bytes,
+ *    more_data] ... [data slot n-1: flags 0]
+ * Every data slot is answered with its id; every extra slot with an
+ * RSP_NULL response carrying no id.
+ */
+#include "common.h"
+
+#define NF_DONE_BATCH 64u
+
+struct nf_done {
+	void *user;
+	int status;
+};
+
+/* ------------------------------------------------------------ splitting */
+
+uint32_t nf_slot_count(uint32_t page_off, uint32_t len)
+{
+	if (len == 0)
+		return 0;
+	return (uint32_t)(((uint64_t)page_off + len + PVIO_PAGE_SIZE - 1) / PVIO_PAGE_SIZE);
+}
+
+uint32_t nf_slot_len(uint32_t page_off, uint32_t len, uint32_t k, uint16_t *off)
+{
+	uint64_t start = k == 0 ? page_off : (uint64_t)k * PVIO_PAGE_SIZE;
+	uint64_t end = (uint64_t)(k + 1) * PVIO_PAGE_SIZE;
+	uint64_t last = (uint64_t)page_off + len;
+
+	*off = (uint16_t)(start % PVIO_PAGE_SIZE);
+	if (start >= last)
+		return 0;
+	return (uint32_t)((end < last ? end : last) - start);
+}
+
+/* ---------------------------------------------------------- validation */
+
+int nf_tx_status_to_errno(int16_t status)
+{
+	switch (status) {
+	case PVIO_NETIF_RSP_OKAY:
+		return 0;
+	case PVIO_NETIF_RSP_ERROR:
+		return -EIO;
+	case PVIO_NETIF_RSP_DROPPED:
+		return -ENOBUFS;
+	default:
+		return -EPROTO;
+	}
+}
+
+int nf_tx_check(const struct nf_queue *q, const struct pvio_netif_tx_response *rsp,
+		uint32_t *idx)
+{
+	/* An extra slot's answer: no id (it overlays our extra info).
+	 * Allowed only as many times as we sent extra slots. */
+	if (rsp->status == PVIO_NETIF_RSP_NULL)
+		return q->tx_null_expected ? 1 : -EPROTO;
+	uint32_t mask = (1u << q->tx_bits) - 1;
+	uint32_t i = rsp->id & mask, gen = (uint32_t)rsp->id >> q->tx_bits;
+	uint32_t gen_mask = (1u << (16 - q->tx_bits)) - 1;
+
+	if (i >= q->tx_nr)
+		return -EPROTO;
+	const struct nf_txslot *s = &q->txs[i];
+	if (s->state != NF_TX_INFLIGHT || (s->gen & gen_mask) != gen)
+		return -EPROTO; /* made up, stale, or answered twice */
+	if (nf_tx_status_to_errno(rsp->status) == -EPROTO)
+		return -EPROTO;
+	*idx = i;
+	return 0;
+}
+
+/* -------------------------------------------------------- pages, grants */
+
+static int txp_get(struct nf_queue *q, uint32_t *out)
+{
+	struct pvio_domain *d = q->nf->d;
+	uint32_t pfn;
+
+	if (q->txp_free != NF_NONE) {
+		*out = q->txp_free;
+		q->txp_free = q->txp[*out].next;
+		q->txp_nr_free--;
+		return 0;
+	}
+	if (q->txp_n >= q->txp_cap)
+		return -EAGAIN;
+	int err = pvio_domain_page_alloc(d, 1, &pfn);
+	if (err)
+		return err;
+	struct nf_page *p = &q->txp[q->txp_n];
+	p->va = pvio_domain_page(d, pfn);
+	if (!p->va) {
+		pvio_domain_page_free(d, pfn, 1);
+		return -ENOMEM;
+	}
+	p->pfn = pfn;
+	*out = q->txp_n++;
+	return 0;
+}
+
+static void txp_put(struct nf_queue *q, uint32_t page)
+{
+	q->txp[page].next = q->txp_free;
+	q->txp_free = page;
+	q->txp_nr_free++;
+}
+
+static uint32_t txp_available(const struct nf_queue *q)
+{
+	return q->txp_nr_free + (q->txp_cap - q->txp_n);
+}
+
+/* End a slot's grant; its copy page goes back unless still mapped. */
+static void tx_grant_end(struct nf_queue *q, pvio_grant_ref_t ref, uint32_t page)
+{
+	if (ref != PVIO_GNT_REF_INVALID) {
+		int err = pvio_gnt_revoke(q->nf->d->gnt, ref);
+		if (err == -EBUSY) {
+			nf_count(&q->revokes_deferred, 1);
+			if (q->tx_nr_rev < q->tx_rev_cap) {
+				q->tx_rev[q->tx_nr_rev++] = (struct nf_revoke){
+					.gref = ref, .page = page };
+			}
+			/* else: the page is never reused (still mapped) */
+			return;
+		}
+		nf_count(&q->revokes, 1);
+	}
+	if (page != NF_NONE)
+		txp_put(q, page);
+}
+
+static void tx_revoke_retry(struct nf_queue *q)
+{
+	uint32_t kept = 0;
+
+	for (uint32_t i = 0; i < q->tx_nr_rev; i++) {
+		struct nf_revoke r = q->tx_rev[i];
+		if (pvio_gnt_revoke(q->nf->d->gnt, r.gref) == -EBUSY) {
+			q->tx_rev[kept++] = r;
+			continue;
+		}
+		nf_count(&q->revokes, 1);
+		if (r.page != NF_NONE)
+			txp_put(q, r.page);
+	}
+	q->tx_nr_rev = kept;
+}
+
+/* -------------------------------------------------------- shadow table */
+
+static uint32_t txs_take(struct nf_queue *q)
+{
+	uint32_t i = q->tx_free;
+	struct nf_txslot *s = &q->txs[i];
+
+	q->tx_free = s->next_free;
+	q->tx_nr_free--;
+	s->gen++;
+	s->state = NF_TX_INFLIGHT;
+	s->gref = PVIO_GNT_REF_INVALID;
+	s->page = NF_NONE;
+	return i;
+}
+
+static void txs_release(struct nf_queue *q, uint32_t i)
+{
+	struct nf_txslot *s = &q->txs[i];
+
+	s->state = NF_TX_FREE;
+	s->user = NULL;
+	s->next_free = q->tx_free;
+	q->tx_free = i;
+	q->tx_nr_free++;
+}
+
+static void deliver_done(struct pvio_netfront *nf, const struct nf_done *done, uint32_t n)
+{
+	if (!nf->cfg.tx_done)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		nf->cfg.tx_done(nf->cfg.tx_done_arg, done[i].user, done[i].status);
+}
+
+/* ------------------------------------------------------------- reaping */
+
+/* Take responses until done[] is full. Returns packets completed or
+ * -EPROTO. tx locked. */
+static int reap_locked(struct nf_queue *q, struct nf_done *done, uint32_t cap)
+{
+	struct pvio_netif_tx_response rsp;
+	uint32_t n = 0, idx;
+	int r;
+
+	while (n < cap) {
+		r = pvio_netif_tx_front_get_rsp(&q->tx, &rsp);
+		if (r == 0)
+			break;
+		if (r < 0)
+			return -EPROTO;
+		r = nf_tx_check(q, &rsp, &idx);
+		if (r < 0)
+			return -EPROTO;
+		if (r == 1) {
+			q->tx_null_expected--;
+			continue;
+		}
+		struct nf_txslot *s = &q->txs[idx];
+		uint32_t hi = s->head;
+		struct nf_txslot *h = &q->txs[hi];
+		int st = nf_tx_status_to_errno(rsp.status);
+		tx_grant_end(q, s->gref, s->page);
+		s->gref = PVIO_GNT_REF_INVALID;
+		s->page = NF_NONE;
+		if (st && !h->err)
+			h->err = st;
+		if (idx != hi)
+			txs_release(q, idx);
+		else
+			s->state = NF_TX_ANSWERED;
+		if (--h->pending)
+			continue;
+		/* The whole packet is answered. */
+		if (h->err == 0) {
+			nf_count(&q->tx_packets, 1);
+			nf_count(&q->tx_bytes, h->bytes);
+		} else if (h->err == -ENOBUFS) {
+			nf_count(&q->tx_dropped, 1);
+		} else {
+			nf_count(&q->tx_errors, 1);
+		}
+		done[n++] = (struct nf_done){ .user = h->user, .status = h->err };
+		q->tx_packets_inflight--;
+		txs_release(q, hi);
+	}
+	return (int)n;
+}
+
+int nf_tx_reap(struct nf_queue *q)
+{
+	struct pvio_netfront *nf = q->nf;
+	struct nf_done done[NF_DONE_BATCH];
+	int total = 0;
+
+	for (;;) {
+		nf_lock(&q->tx_lock);
+		if (!nf_alive(nf)) {
+			if (q->tx_nr_rev)
+				tx_revoke_retry(q);
+			nf_unlock(&q->tx_lock);
+			return total;
+		}
+		if (q->tx_nr_rev)
+			tx_revoke_retry(q);
+		int n = reap_locked(q, done, NF_DONE_BATCH);
+		nf_unlock(&q->tx_lock);
+		if (n < 0) {
+			atomic_fetch_add_explicit(&nf->protocol_errors, 1, memory_order_relaxed);
+			nf_mark_dead(nf, NF_BROKEN);
+			return -EPROTO;
+		}
+		deliver_done(nf, done, (uint32_t)n);
+		total += n;
+		if ((uint32_t)n < NF_DONE_BATCH)
+			return total;
+	}
+}
+
+bool nf_tx_busy(struct nf_queue *q)
+{
+	nf_lock(&q->tx_lock);
+	bool busy = q->tx_packets_inflight != 0;
+	nf_unlock(&q->tx_lock);
+	return busy;
+}
+
+void nf_tx_cancel(struct nf_queue *q)
+{
+	struct pvio_netfront *nf = q->nf;
+	struct nf_done done[NF_DONE_BATCH];
+	uint32_t n;
+
+	if (!q->txs)
+		return;
+	do {
+		n = 0;
+		nf_lock(&q->tx_lock);
+		for (uint32_t i = 0; i < q->tx_nr && n < NF_DONE_BATCH; i++) {
+			struct nf_txslot *s = &q->txs[i];
+			if (s->state == NF_TX_FREE || s->head != i)
+				continue;
+			/* A head: end every slot of its packet. */
+			for (uint32_t k = 0; k < q->tx_nr; k++) {
+				struct nf_txslot *o = &q->txs[k];
+				if (k == i || o->state != NF_TX_INFLIGHT || o->head != i)
+					continue;
+				tx_grant_end(q, o->gref, o->page);
+				txs_release(q, k);
+			}
+			tx_grant_end(q, s->gref, s->page);
+			done[n++] = (struct nf_done){ .user = s->user, .status = -ECANCELED };
+			q->tx_packets_inflight--;
+			txs_release(q, i);
+		}
+		q->tx_null_expected = 0;
+		tx_revoke_retry(q);
+		nf_unlock(&q->tx_lock);
+		deliver_done(nf, done, n);
+	} while (n == NF_DONE_BATCH);
+}
+
+/* ------------------------------------------------------------- sending */
+
+static bool zc_lookup(struct pvio_netfront *nf, const void *data, uint32_t len,
+		      uint32_t *pfn0)
+{
+	uintptr_t p = (uintptr_t)data;
+	bool found = false;
+
+	nf_lock(&nf->buf_lock);
+	for (uint32_t i = 0; i < NF_MAX_BUFS; i++) {
+		const struct nf_buf *b = &nf->bufs[i];
+		uintptr_t lo = (uintptr_t)b->va;
+		uintptr_t hi = lo + (uintptr_t)b->n * PVIO_PAGE_SIZE;
+		if (!b->va || p < lo || p >= hi || len > hi - p)
+			continue;
+		*pfn0 = b->pfn + (uint32_t)((p - lo) / PVIO_PAGE_SIZE);
+		found = true;
+		break;
+	}
+	nf_unlock(&nf->buf_lock);
+	return found;
+}
+
+static int pkt_check(const struct pvio_netfront *nf, const struct pvio_netfront_pkt *pkt)
+{
+	const struct pvio_netfront_info *in = &nf->info;
+
+	if (!pkt->data || pkt->len == 0)
+		return -EINVAL;
+	if (pkt->len > in->max_tx_frame)
+		return -EMSGSIZE;
+	if ((pkt->flags & PVIO_NETFRONT_F_CSUM_BLANK) &&
+	    !in->tx_csum_ipv4 && !in->tx_csum_ipv6)
+		return -EOPNOTSUPP;
+	switch (pkt->gso_type) {
+	case PVIO_NETFRONT_GSO_NONE:
+		return 0;
+	case PVIO_NETFRONT_GSO_TCPV4:
+		if (!in->tx_gso_tcpv4)
+			return -EOPNOTSUPP;
+		break;
+	case PVIO_NETFRONT_GSO_TCPV6:
+		if (!in->tx_gso_tcpv6)
+			return -EOPNOTSUPP;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (pkt->gso_size == 0 || !(pkt->flags & PVIO_NETFRONT_F_CSUM_BLANK))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Place one packet on the ring (not pushed). Returns 0, -EAGAIN (no room
+ * now), or a hard error for this packet. tx locked.
+ */
+static int send_locked(struct nf_queue *q, const struct pvio_netfront_pkt *pkt,
+		       uint32_t pfn_zc, bool zc)
+{
+	struct pvio_netfront *nf = q->nf;
+	const struct pvio_netfront_info *in = &nf->info;
+	uint32_t page_off = zc ? (uint32_t)((uintptr_t)pkt->data & (PVIO_PAGE_SIZE - 1)) : 0;
+	uint32_t n = nf_slot_count(page_off, pkt->len);
+	uint32_t extras = pkt->gso_type != PVIO_NETFRONT_GSO_NONE;
+	pvio_grant_ref_t refs[PVIO_NETFRONT_MAX_SLOTS];
+	uint32_t idx[PVIO_NETFRONT_MAX_SLOTS];
+	int err;
+
+	if (zc && n > in->max_tx_slots) {
+		/* Too many pages to grant in place (or, without sg, a frame
+		 * crossing a page): copy it into whole pages instead. */
+		zc = false;
+		page_off = 0;
+		n = nf_slot_count(0, pkt->len);
+	}
+	if (n == 0 || n > in->max_tx_slots)
+		return n ? -EMSGSIZE : -EINVAL;
+	if (pvio_ring_front_free_slots(&q->tx) < n + extras || q->tx_nr_free < n ||
+	    (!zc && txp_available(q) < n))
+		return -EAGAIN;
+	err = pvio_gnt_refs_get(nf->d->gnt, n, refs);
+	if (err)
+		return q->tx_packets_inflight ? -EAGAIN : err;
+
+	/* Grants first: nothing below can fail once they are made. */
+	uint32_t made = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		uint16_t off;
+		uint32_t slen = nf_slot_len(page_off, pkt->len, k, &off);
+		uint32_t pos = k == 0 ? 0 : k * PVIO_PAGE_SIZE - page_off;
+		uint32_t i = txs_take(q), pfn;
+		struct nf_txslot *s = &q->txs[i];
+		idx[k] = i;
+		if (zc) {
+			pfn = pfn_zc + k;
+		} else {
+			err = txp_get(q, &s->page);
+			if (err) {
+				txs_release(q, i);
+				goto undo;
+			}
+			pfn = q->txp[s->page].pfn;
+			nf_memcpy((unsigned char *)q->txp[s->page].va + off,
+				  (const unsigned char *)pkt->data + pos, slen);
+		}
+		err = pvio_gnt_grant_ref(nf->d->gnt, refs[k], in->backend_id, pfn, true);
+		if (err) {
+			if (s->page != NF_NONE)
+				txp_put(q, s->page);
+			txs_release(q, i);
+			goto undo;
+		}
+		s->gref = refs[k];
+		made++;
+	}
+	nf_count(&q->grants, n);
+
+	/* The slots, built in place (the backend copies each out once). */
+	uint32_t hi = idx[0];
+	struct nf_txslot *h = &q->txs[hi];
+	h->pending = n;
+	h->err = 0;
+	h->bytes = pkt->len;
+	h->user = pkt->user;
+	h->extras = (uint8_t)extras;
+	for (uint32_t k = 0; k < n; k++) {
+		struct nf_txslot *s = &q->txs[idx[k]];
+		struct pvio_netif_tx_request *req = pvio_netif_tx_front_next_req(&q->tx);
+		uint16_t off;
+		uint32_t slen = nf_slot_len(page_off, pkt->len, k, &off);
+		uint16_t flags = k + 1 < n ? PVIO_NETTXF_more_data : 0;
+
+		s->head = hi;
+		if (k == 0) {
+			if (pkt->flags & PVIO_NETFRONT_F_CSUM_BLANK)
+				flags |= PVIO_NETTXF_csum_blank | PVIO_NETTXF_data_validated;
+			else if (pkt->flags & PVIO_NETFRONT_F_DATA_VALIDATED)
+				flags |= PVIO_NETTXF_data_validated;
+			if (extras)
+				flags |= PVIO_NETTXF_extra_info;
+		}
+		req->gref = s->gref;
+		req->offset = off;
+		req->flags = flags;
+		req->id = nf_make_id(idx[k], s->gen, q->tx_bits);
+		req->size = (uint16_t)(k == 0 ? pkt->len : slen);
+		if (k == 0 && extras) {
+			/* Room was checked above: the slot exists. */
+			struct pvio_netif_tx_request *slot = pvio_netif_tx_front_next_req(&q->tx);
+			struct pvio_netif_extra_info *x = (void *)slot;
+			*slot = (struct pvio_netif_tx_request){ 0 };
+			x->type = PVIO_NETIF_EXTRA_TYPE_GSO;
+			x->flags = 0;
+			x->u.gso.size = pkt->gso_size;
+			x->u.gso.type = (uint8_t)pkt->gso_type;
+			x->u.gso.features = 0;
+		}
+	}
+	q->tx_null_expected += extras;
+	q->tx_packets_inflight++;
+	nf_count(&q->tx_slots, n);
+	if (extras)
+		nf_count(&q->tx_gso, 1);
+	if (zc) {
+		nf_count(&q->tx_zero_copy, 1);
+	} else {
+		nf_count(&q->tx_copied, 1);
+		nf_count(&q->tx_copied_bytes, pkt->len);
+	}
+	return 0;
+
+undo:
+	for (uint32_t k = 0; k < made; k++) {
+		struct nf_txslot *s = &q->txs[idx[k]];
+		(void)pvio_gnt_revoke_ref(nf->d->gnt, refs[k]); /* never mapped */
+		if (s->page != NF_NONE)
+			txp_put(q, s->page);
+		txs_release(q, idx[k]);
+	}
+	pvio_gnt_refs_put(nf->d->gnt, refs, n);
+	return err == -EAGAIN && q->tx_packets_inflight ? -EAGAIN : err;
+}
+
+/* A queue for QUEUE_ANY: hash the IPv4/IPv6 addresses, so a flow stays
+ * on one queue (and in order). */
+static uint32_t pick_queue(const struct pvio_netfront *nf, const struct pvio_netfront_pkt *pkt)
+{
+	const unsigned char *p = pkt->data;
+	uint32_t h = 0, from = 0, to = 0;
+
+	if (nf->nr_queues == 1 || pkt->len < 14)
+		return 0;
+	uint16_t type = (uint16_t)(p[12] << 8 | p[13]);
+	if (type == 0x0800 && pkt->len >= 34) {
+		from = 26;
+		to = 34;
+	} else if (type == 0x86dd && pkt->len >= 54) {
+		from = 22;
+		to = 54;
+	}
+	for (uint32_t i = from; i < to; i++)
+		h = h * 31 + p[i];
+	return h % nf->nr_queues;
+}
+
+static int send_many(struct pvio_netfront *nf, uint32_t queue,
+		     const struct pvio_netfront_pkt *pkts, unsigned n)
+{
+	if (!nf || !pkts || n == 0)
+		return -EINVAL;
+	if (queue == PVIO_NETFRONT_QUEUE_ANY)
+		queue = pick_queue(nf, &pkts[0]);
+	if (queue >= nf->nr_queues)
+		return -EINVAL;
+	if (!nf_alive(nf))
+		return -EIO;
+	struct nf_queue *q = &nf->q[queue];
+	/* Reap first: completions free slots and pages (Linux's
+	 * xennet_tx_buf_gc on every transmit). */
+	if (nf_tx_reap(q) < 0)
+		return -EIO;
+
+	int placed = 0, err = 0;
+	nf_lock(&q->tx_lock);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t pfn = 0;
+		err = pkt_check(nf, &pkts[i]);
+		if (!err) {
+			bool zc = zc_lookup(nf, pkts[i].data, pkts[i].len, &pfn);
+			err = send_locked(q, &pkts[i], pfn, zc);
+		}
+		if (err)
+			break;
+		placed++;
+	}
+	int kick = placed ? pvio_ring_front_push(&q->tx) : 0;
+	if (kick == 1)
+		nf_count(&q->tx_kicks, 1);
+	nf_unlock(&q->tx_lock);
+	if (kick == 1 && !nf_kick(nf, q->port_tx))
+		nf_mark_dead(nf, NF_GONE);
+	return placed ? placed : err;
+}
+
+int pvio_netfront_send(struct pvio_netfront *nf, uint32_t queue,
+		       const struct pvio_netfront_pkt *pkt)
+{
+	int r = send_many(nf, queue, pkt, 1);
+
+	return r < 0 ? r : 0;
+}
+
+int pvio_netfront_send_burst(struct pvio_netfront *nf, uint32_t queue,
+			     const struct pvio_netfront_pkt *pkts, unsigned n)
+{
+	return send_many(nf, queue, pkts, n);
+}
+
+/* ------------------------------------------------------ set-up, teardown */
+
+int nf_txq_alloc(struct nf_queue *q)
+{
+	struct pvio_netfront *nf = q->nf;
+	struct pvio_domain *d = nf->d;
+	int err;
+
+	q->tx_ring_ref = PVIO_GNT_REF_INVALID;
+	q->txp_free = NF_NONE;
+	err = pvio_domain_page_alloc(d, 1, &q->tx_ring_pfn);
+	if (err)
+		return err;
+	q->tx_sring = pvio_domain_page(d, q->tx_ring_pfn);
+	if (!q->tx_sring)
+		return -ENOMEM;
+	err = pvio_netif_tx_front_init(&q->tx, q->tx_sring, PVIO_PAGE_SIZE);
+	if (err)
+		return err;
+	q->tx_nr = q->tx.nr_slots;
+	q->tx_bits = nf_log2(q->tx_nr);
+	err = pvio_gnt_grant(d->gnt, nf->info.backend_id, q->tx_ring_pfn, false,
+			     &q->tx_ring_ref);
+	if (err)
+		return err;
+	nf_count(&q->grants, 1);
+	q->txs = nf_alloc(d, (size_t)q->tx_nr * sizeof(struct nf_txslot));
+	if (!q->txs)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < q->tx_nr; i++)
+		q->txs[i].next_free = i + 1 < q->tx_nr ? i + 1 : NF_NONE;
+	q->tx_free = 0;
+	q->tx_nr_free = q->tx_nr;
+	q->txp_cap = nf->cfg.tx_pages;
+	if (q->txp_cap < PVIO_NETFRONT_MAX_SLOTS)
+		q->txp_cap = PVIO_NETFRONT_MAX_SLOTS;
+	q->txp = nf_alloc(d, (size_t)q->txp_cap * sizeof(struct nf_page));
+	if (!q->txp)
+		return -ENOMEM;
+	q->tx_rev_cap = q->tx_nr + q->txp_cap;
+	q->tx_rev = nf_alloc(d, (size_t)q->tx_rev_cap * sizeof(struct nf_revoke));
+	return q->tx_rev ? 0 : -ENOMEM;
+}
+
+uint32_t nf_tx_revoke_all(struct nf_queue *q)
+{
+	uint32_t left = 0;
+
+	nf_lock(&q->tx_lock);
+	if (q->tx_nr_rev)
+		tx_revoke_retry(q);
+	if (q->tx_ring_ref != PVIO_GNT_REF_INVALID &&
+	    pvio_gnt_revoke(q->nf->d->gnt, q->tx_ring_ref) != -EBUSY) {
+		q->tx_ring_ref = PVIO_GNT_REF_INVALID;
+		nf_count(&q->revokes, 1);
+	}
+	left = q->tx_nr_rev + (q->tx_ring_ref != PVIO_GNT_REF_INVALID);
+	nf_unlock(&q->tx_lock);
+	return left;
+}
+
+void nf_txq_free(struct nf_queue *q)
+{
+	struct pvio_domain *d = q->nf->d;
+
+	if (q->txp) {
+		/* Pages still granted (revoke list) stay allocated. */
+		for (uint32_t i = 0; i < q->tx_nr_rev; i++)
+			if (q->tx_rev[i].page != NF_NONE)
+				q->txp[q->tx_rev[i].page].pfn = NF_NONE;
+		for (uint32_t i = 0; i < q->txp_n; i++)
+			if (q->txp[i].pfn != NF_NONE)
+				pvio_domain_page_free(d, q->txp[i].pfn, 1);
+	}
+	nf_free(d, q->txp);
+	nf_free(d, q->txs);
+	nf_free(d, q->tx_rev);
+	q->txp = NULL;
+	q->txs = NULL;
+	q->tx_rev = NULL;
+	if (q->tx_sring && q->tx_ring_ref == PVIO_GNT_REF_INVALID)
+		pvio_domain_page_free(d, q->tx_ring_pfn, 1);
+	q->tx_sring = NULL;
+}
