@@ -89,8 +89,8 @@ static struct bb_pending *pend_get(struct bb_queue *q)
 static void pend_put(struct bb_queue *q, struct bb_pending *p)
 {
 	p->in_use = false;
-	p->next_free = (uint32_t)(p - q->pend);
-	q->free_head = p->next_free;
+	p->next_free = q->free_head;
+	q->free_head = (uint32_t)(p - q->pend);
 }
 
 /* ---- responses ------------------------------------------------------------------- */

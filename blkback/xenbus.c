@@ -40,7 +40,8 @@
  *   max-ring-page-order   uint32, default 0: largest ring-page-order
  *   multi-queue-max-queues uint32, default 1: most queues the frontend
  *                         may ask for
- *   sectors               uint64, at connect: disk size in sector-size units
+ *   sectors               uint64, at connect: disk size in 512-byte units
+ *                         (Linux's convention, whatever sector-size is)
  *   info                  uint32 bitmap, at connect: VDISK_CDROM 1,
  *                         VDISK_REMOVABLE 2, VDISK_READONLY 4
  *   sector-size           uint32, at connect: 512 (files) or the block
@@ -136,7 +137,10 @@ static int write_disk_info(struct pvio_xs *xs, pvio_xs_tx_t t, void *arg)
 		info |= BB_VDISK_READONLY;
 	if (bb->disk.cdrom)
 		info |= BB_VDISK_CDROM | BB_VDISK_REMOVABLE;
-	rc = rc ? rc : write_u64(xs, t, dir, "sectors", bb->backing.size / lbs);
+	/* In 512-byte units whatever the sector size, as Linux's blkback
+	 * writes it and blkfront reads it (requests count 512-byte units
+	 * too: feature-large-sector-size is not negotiated). */
+	rc = rc ? rc : write_u64(xs, t, dir, "sectors", bb->backing.size / BB_SECTOR_SIZE);
 	rc = rc ? rc : write_u64(xs, t, dir, "info", info);
 	rc = rc ? rc : write_u64(xs, t, dir, "sector-size", lbs);
 	rc = rc ? rc : write_u64(xs, t, dir, "physical-sector-size",

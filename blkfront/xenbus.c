@@ -347,7 +347,7 @@ int bf_xenbus_connect(struct pvio_blkfront *bf)
 	bf->info.ring_slots = bf->q[0].nr_slots;
 	(void)backend_mq;
 
-	struct publish_arg a = { .bf = bf, .order = order, .write_order = max_order > 0 };
+	struct publish_arg a = { .bf = bf, .order = order, .write_order = order > 0 };
 	err = pvio_xs_transact(bf->d->xs, publish_body, &a, 0);
 	if (err)
 		return pvio_xenbus_dev_fatal(&bf->xb, err, "writing ring keys");

@@ -5,7 +5,9 @@ set -eu
 
 PVIO_PACKAGES="meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev \
 python3 libcmocka-dev libxen-dev libdpdk-dev libbenchmark-dev binutils xenstore-utils \
-liburing-dev libaio-dev"
+liburing-dev libaio-dev \
+nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils fio \
+iperf3 iproute2 nftables iputils-ping bridge-utils"
 
 missing=""
 for p in $PVIO_PACKAGES; do

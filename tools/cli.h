@@ -34,5 +34,8 @@ bool cli_is_help(const char *arg);
 
 int cmd_ring(int argc, char **argv);
 int cmd_hostd(int argc, char **argv);
+int cmd_blk(int argc, char **argv);
+int cmd_blkback(int argc, char **argv);
+int cmd_blkfront(int argc, char **argv);
 
 #endif

@@ -14,6 +14,12 @@ static const struct {
 	  "two domains (processes) exchange requests over a shared ring" },
 	{ "hostd", cmd_hostd,
 	  "serve domains: machine memory, grants, event channels, the store" },
+	{ "blk", cmd_blk,
+	  "block demo: hostd, blkback and blkfront domains, a verified workload" },
+	{ "blkback", cmd_blkback,
+	  "the driver domain: serve a virtual disk from an image or device" },
+	{ "blkfront", cmd_blkfront,
+	  "a guest domain: open its virtual disk and run a workload" },
 };
 
 static void usage(FILE *out)
