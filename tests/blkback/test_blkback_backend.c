@@ -237,7 +237,7 @@ static int fe_connect(struct fdev *f, struct pvio_domain *d, uint32_t devid,
 	for (uint32_t i = 0; i < nq; i++) {
 		struct fq *q = &f->q[i];
 		uint32_t pfns[16];
-		char key[64], sub[16] = "";
+		char key[64], sub[32] = "";
 
 		if (nq > 1)
 			snprintf(sub, sizeof(sub), "queue-%u/", i);

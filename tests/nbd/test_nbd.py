@@ -95,15 +95,28 @@ def files_equal(a, b):
     return r.returncode == 0, r.stdout.strip() + r.stderr.strip()
 
 
+def nbdkit_env():
+    """nbdkit's environment. In a sanitizer build the plugin is
+    instrumented but nbdkit is not, so the ASan runtime must be preloaded
+    into nbdkit alone (PVIO_NBDKIT_PRELOAD, set by meson)."""
+    env = dict(os.environ)
+    preload = env.get("PVIO_NBDKIT_PRELOAD", "")
+    if preload:
+        env["LD_PRELOAD"] = preload
+        # nbdkit's own allocations are not ours to judge.
+        env["ASAN_OPTIONS"] = "detect_leaks=0"
+    return env
+
+
 class Proc:
     """A child with its output in a log file."""
 
-    def __init__(self, name, cmd, logdir):
+    def __init__(self, name, cmd, logdir, env=None):
         self.name = name
         self.log = os.path.join(logdir, name + ".log")
         self.logf = open(self.log, "w")
         self.p = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL,
+                                  stdin=subprocess.DEVNULL, env=env,
                                   preexec_fn=_die_with_parent)
 
     def alive(self):
@@ -149,8 +162,10 @@ class Machine:
     """hostd + nbdkit (blkfront) + the backend serving a file."""
 
     def __init__(self, size=64 * MiB, access="rw", plugin_args=(),
-                 backend_args=(), init=None, pvio_blkback=False):
+                 backend_args=(), init=None, pvio_blkback=False,
+                 strict_exit=True):
         need("nbdkit", "nbdinfo")
+        self.strict_exit = strict_exit
         for what, path in (("PVIO", PVIO), ("PVIO_NBD_BACKEND", BACKEND),
                            ("PVIO_NBDKIT_PLUGIN", PLUGIN)):
             if not path or not os.path.exists(path):
@@ -175,7 +190,7 @@ class Machine:
             self.nbdkit = self._spawn("nbdkit", [
                 "nbdkit", "-U", self.sock, "--foreground", "--exit-with-parent",
                 PLUGIN, f"run-dir={self.run_dir}", "vdev=xvda", "wait=30",
-                *plugin_args])
+                *plugin_args], env=nbdkit_env())
             disk = f"format=raw,vdev=xvda,access={access},target={self.disk}"
             if pvio_blkback:  # the real command, tools/cmd_blkback.c
                 self.backend = self._spawn("backend", [
@@ -192,8 +207,8 @@ class Machine:
             self.close(dump=True)
             raise
 
-    def _spawn(self, name, cmd):
-        p = Proc(name, cmd, self.tmp)
+    def _spawn(self, name, cmd, env=None):
+        p = Proc(name, cmd, self.tmp, env)
         self.procs.append(p)
         return p
 
@@ -230,9 +245,10 @@ class Machine:
 
     def __exit__(self, et, ev, tb):
         status = self.close(dump=et is not None)
-        if et is None:
+        if et is None and self.strict_exit:
             check("nbdkit exits cleanly on SIGTERM", status.get("nbdkit") == 0,
                   f"status {status.get('nbdkit')}")
+        if et is None:
             if status.get("backend") is not None:
                 check("backend exits cleanly on SIGTERM", status.get("backend") == 0,
                       f"status {status.get('backend')}")
@@ -559,7 +575,12 @@ def t_single_queue_no_persistent():
 
 def t_backend_death_is_eio():
     # timeout=2: closing waits that long for grants the dead backend held.
-    with Machine(size=8 * MiB, plugin_args=["timeout=2"]) as m:
+    # With the ASan runtime preloaded into nbdkit (sanitizer builds only),
+    # nbdkit can hang at exit in glibc's freelocale after its peer was
+    # SIGKILLed; it does so with an uninstrumented plugin too, so the
+    # clean-exit check is kept for the normal build only.
+    with Machine(size=8 * MiB, plugin_args=["timeout=2"],
+                 strict_exit=not os.environ.get("PVIO_NBDKIT_PRELOAD")) as m:
         c = NbdClient(m.sock)
         check("write before the backend dies", c.write(0, b"\x61" * 65536) == 0)
         m.backend.p.kill()
