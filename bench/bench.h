@@ -18,6 +18,7 @@
 #ifndef PVIO_BENCH_H
 #define PVIO_BENCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -116,6 +117,142 @@ enum pvio_bench_regime pvio_bench_regime_of(double before_ns, double after_ns);
 
 /* "near", "far", "mixed", "busy". */
 const char *pvio_bench_regime_name(enum pvio_bench_regime regime);
+
+/* ---- suites grant and evtchn (grant_bench.c, evtchn_bench.c) ---------- */
+
+/* One timed run of a single-sided or a two-process body. */
+struct pvio_bench_local_result {
+	uint64_t ns;        /* wall time of the timed part */
+	uint64_t ops;       /* pages (grant) or round trips (evtchn) timed */
+	uint64_t offcpu_ns; /* longest time a benchmark thread or process spent
+			     * off its CPU during the run (wall minus CPU) */
+	uint64_t wakes;     /* evtchn: platform wake-ups sent (both sides) */
+	int32_t status;     /* 0, or the body's first failure (-errno) */
+};
+
+/* Grant bodies, all on the calling thread (grant_bench.c). */
+enum pvio_bench_grant_body {
+	PVIO_BENCH_G_MEMCPY_HOT = 0, /* memcpy of bytes, one hot buffer */
+	PVIO_BENCH_G_MEMCPY_COLD,    /* memcpy of bytes, cold pages */
+	PVIO_BENCH_G_MAP1,           /* map+unmap one page */
+	PVIO_BENCH_G_MAP32,          /* map+unmap a batch of 32 pages */
+	PVIO_BENCH_G_COPY_HOT,       /* grant copy 4 KiB, same page */
+	PVIO_BENCH_G_COPY_COLD,      /* grant copy 4 KiB, cold pages */
+	PVIO_BENCH_G_CACHE_HIT,      /* persistent-cache get+put, hit */
+	PVIO_BENCH_G_FLIP1,          /* transfer (flip) one page */
+	PVIO_BENCH_G_FLIP32,         /* transfer a batch of 32 pages */
+	PVIO_BENCH_G_REMAP,          /* mmap MAP_FIXED remap + first touch */
+	PVIO_BENCH_G_NR
+};
+
+/* Pin the caller to cpu and build the machine memory, both domains and
+ * their grants; cold_pages pages per domain for the cold bodies (64 MiB
+ * is 16384). Returns 0, -EALREADY or -errno. */
+int pvio_bench_grant_setup(int cpu, uint32_t cold_pages);
+void pvio_bench_grant_teardown(void);
+const char *pvio_bench_grant_body_name(enum pvio_bench_grant_body body);
+/* Pages per step of the body (32 for the batches, else 1). */
+uint64_t pvio_bench_grant_unit(enum pvio_bench_grant_body body);
+/* count pages (rounded up to the unit); bytes only for the memcpy bodies
+ * (1..4096; 4096 for the others). Returns 0 with res filled (check
+ * res->status), -ENOTCONN (no setup) or -EINVAL. */
+int pvio_bench_grant_run(enum pvio_bench_grant_body body, uint32_t bytes,
+			 uint64_t count, struct pvio_bench_local_result *res);
+
+/* Event channel bodies (evtchn_bench.c): the caller (CPU 0) and a forked
+ * child pinned to CPU 1 bounce a notification. */
+enum pvio_bench_evtchn_body {
+	PVIO_BENCH_E_BLOCK = 0,  /* pvio_evtchn_wait, PVIO_EVTCHN_BLOCK */
+	PVIO_BENCH_E_POLL,       /* PVIO_EVTCHN_POLL */
+	PVIO_BENCH_E_ADAPTIVE,   /* PVIO_EVTCHN_ADAPTIVE */
+	PVIO_BENCH_E_EVENTFD,    /* raw eventfd pair, blocking read */
+	PVIO_BENCH_E_SPIN,       /* raw shared cache line, spinning */
+	PVIO_BENCH_E_NR
+};
+
+const char *pvio_bench_evtchn_body_name(enum pvio_bench_evtchn_body body);
+/* Round trips: at most count, stopping early after max_ns. The caller is
+ * pinned to CPU 0, the child to CPU 1. Returns 0 with res filled (check
+ * res->status), -EINVAL or -errno (fork, eventfd, region). */
+int pvio_bench_evtchn_rt(enum pvio_bench_evtchn_body body, uint64_t count,
+			 uint64_t max_ns, struct pvio_bench_local_result *res);
+/* CPU the calling thread burns waiting wait_ns for an event that never
+ * comes (BLOCK, POLL, ADAPTIVE; EVENTFD: poll() on an eventfd), as a
+ * fraction of one CPU in *cpu_frac. Returns 0 or -errno. */
+int pvio_bench_evtchn_idle(enum pvio_bench_evtchn_body body, uint64_t wait_ns,
+			   double *cpu_frac);
+
+/*
+ * The engine suites grant and evtchn share (suite_grant.c): sizing,
+ * interleaved repetitions (every body of the suite once per repetition, in
+ * order, pvio bodies next to their baselines), labels, medians per label,
+ * rows, table and JSON in the ring suite's format. A body is one thing
+ * timed; a comparison pairs a pvio body with a baseline body.
+ */
+struct pvio_bench_opts;
+struct pvio_bench_engine;
+
+/* Labels: enum pvio_bench_regime, then these. */
+#define PVIO_BENCH_LOCAL    4u /* single-CPU body: no cross-core regime */
+#define PVIO_BENCH_UNPAIRED 5u /* row only: no common label, no ratio */
+#define PVIO_BENCH_NR_LABEL 5u /* labels a repetition can get */
+
+struct pvio_bench_sample {
+	double value;       /* the body's figure (ns, fraction of a CPU...) */
+	uint64_t ns;        /* wall time of the timed part */
+	uint64_t offcpu_ns; /* see pvio_bench_local_result */
+	unsigned label;     /* set by the engine */
+};
+
+struct pvio_bench_cmp_def {
+	const char *name;     /* row name, " [label]" is appended */
+	const char *unit;     /* "ns", "%cpu" or "B" */
+	unsigned pvio, base;  /* body indices */
+	const char *baseline; /* the baseline column */
+};
+
+struct pvio_bench_suite_def {
+	const char *name;        /* "grant" */
+	const char *title;       /* first line of the table */
+	const char *notes;       /* after the table */
+	unsigned nr_bodies;      /* <= 64 */
+	const char *const *body_names;
+	uint64_t local_mask;     /* bodies on one CPU: labelled local/busy */
+	uint64_t fixed_mask;     /* bodies run with count 1, never sized */
+	uint64_t target_ns;      /* per sized repetition */
+	uint64_t first_count;    /* sizing starts here; smoke runs use it */
+	unsigned reps, quick_reps; /* defaults */
+	unsigned nr_cmps;
+	const struct pvio_bench_cmp_def *cmps;
+	void *ctx;
+	/* Run body count times (count in the body's units): fill value, ns,
+	 * offcpu_ns. Returns 0 or -errno (stops the suite, exit 1). */
+	int (*run)(void *ctx, unsigned body, uint64_t count,
+		   struct pvio_bench_sample *s);
+	/* Cross-core label probe (bare ping-pong RTT in ns, < 0: -errno);
+	 * NULL when every body is local. */
+	double (*probe)(void *ctx);
+	/* Extra rows for label (PVIO_BENCH_UNPAIRED: over every sample,
+	 * no ratio); returns true when it added any. May be NULL. */
+	bool (*extra)(void *ctx, struct pvio_bench_engine *eng, unsigned label);
+};
+
+int pvio_bench_engine_run(const struct pvio_bench_suite_def *def,
+			  const struct pvio_bench_opts *opts);
+/* Median of body's samples with label (PVIO_BENCH_UNPAIRED: all); *n the
+ * count (NAN when 0). */
+double pvio_bench_engine_median(const struct pvio_bench_engine *eng,
+				unsigned body, unsigned label, unsigned *n);
+void pvio_bench_engine_row(struct pvio_bench_engine *eng, const char *name,
+			   const char *unit, double pvio, const char *baseline,
+			   double base, double ratio, unsigned label);
+/* > 1 means pvio wins: ns, B and %cpu are baseline/pvio (%cpu: 1 when both
+ * are 0, NAN when only pvio is). */
+double pvio_bench_engine_ratio(const char *unit, double pvio, double base);
+const char *pvio_bench_label_name(unsigned label);
+
+int pvio_bench_suite_grant(const struct pvio_bench_opts *opts);
+int pvio_bench_suite_evtchn(const struct pvio_bench_opts *opts);
 
 /*
  * The suite runner: pvio-bench SUITE [--quick] [--json] [--reps N].

@@ -86,7 +86,76 @@ void rate_args(benchmark::internal::Benchmark *b)
 	b->UseManualTime();
 }
 
+// Suite grant's bodies, one thread on CPU 0 (pvio_bench_grant_setup pins
+// it; the worker is not used). ns per page via manual time.
+void grant_body(benchmark::State &st, pvio_bench_grant_body body, uint32_t bytes)
+{
+	static bool up;
+	uint64_t pages = 0;
+
+	if (!up && pvio_bench_grant_setup(0, 16384) == 0)
+		up = true;
+	if (!up) {
+		st.SkipWithError("grant setup failed");
+		return;
+	}
+	for (auto _ : st) {
+		pvio_bench_local_result res;
+		if (pvio_bench_grant_run(body, bytes, 1u << 14, &res) || res.status) {
+			st.SkipWithError("grant run failed");
+			break;
+		}
+		st.SetIterationTime((double)res.ns * 1e-9);
+		pages += res.ops;
+	}
+	st.counters["s/page"] = benchmark::Counter((double)pages,
+		benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+// Suite evtchn's round trips: the caller on CPU 0, a forked child on CPU 1.
+// Needs CPU 1 free: run with --benchmark_filter=evtchn alone.
+void evtchn_rt(benchmark::State &st, pvio_bench_evtchn_body body)
+{
+	uint64_t rts = 0, wakes = 0;
+	uint64_t count = body == PVIO_BENCH_E_BLOCK || body == PVIO_BENCH_E_EVENTFD ?
+				 1000 : 20000;
+
+	// The spinning worker would take the child's CPU: off while we run.
+	pvio_bench_worker_stop();
+	for (auto _ : st) {
+		pvio_bench_local_result res;
+		if (pvio_bench_evtchn_rt(body, count, 1000000000ull, &res) || res.status) {
+			st.SkipWithError("evtchn run failed");
+			break;
+		}
+		st.SetIterationTime((double)res.ns * 1e-9);
+		rts += res.ops;
+		wakes += res.wakes;
+	}
+	st.counters["s/rt"] = benchmark::Counter((double)rts,
+		benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+	st.counters["wakes/rt"] = rts ? (double)wakes / (double)rts : 0;
+	if (pvio_bench_worker_start(0, 1))
+		st.SkipWithError("cannot restart the worker");
+}
+
 } // namespace
+
+BENCHMARK_CAPTURE(grant_body, map1, PVIO_BENCH_G_MAP1, 4096u)->UseManualTime();
+BENCHMARK_CAPTURE(grant_body, map32, PVIO_BENCH_G_MAP32, 4096u)->UseManualTime();
+BENCHMARK_CAPTURE(grant_body, copy_hot, PVIO_BENCH_G_COPY_HOT, 4096u)->UseManualTime();
+BENCHMARK_CAPTURE(grant_body, copy_cold, PVIO_BENCH_G_COPY_COLD, 4096u)->UseManualTime();
+BENCHMARK_CAPTURE(grant_body, memcpy_hot, PVIO_BENCH_G_MEMCPY_HOT, 4096u)->UseManualTime();
+BENCHMARK_CAPTURE(grant_body, memcpy_cold, PVIO_BENCH_G_MEMCPY_COLD, 4096u)->UseManualTime();
+BENCHMARK_CAPTURE(grant_body, cache_hit, PVIO_BENCH_G_CACHE_HIT, 4096u)->UseManualTime();
+BENCHMARK_CAPTURE(grant_body, flip1, PVIO_BENCH_G_FLIP1, 4096u)->UseManualTime();
+BENCHMARK_CAPTURE(grant_body, flip32, PVIO_BENCH_G_FLIP32, 4096u)->UseManualTime();
+BENCHMARK_CAPTURE(grant_body, remap, PVIO_BENCH_G_REMAP, 4096u)->UseManualTime();
+BENCHMARK_CAPTURE(evtchn_rt, block, PVIO_BENCH_E_BLOCK)->UseManualTime();
+BENCHMARK_CAPTURE(evtchn_rt, poll, PVIO_BENCH_E_POLL)->UseManualTime();
+BENCHMARK_CAPTURE(evtchn_rt, adaptive, PVIO_BENCH_E_ADAPTIVE)->UseManualTime();
+BENCHMARK_CAPTURE(evtchn_rt, eventfd, PVIO_BENCH_E_EVENTFD)->UseManualTime();
+BENCHMARK_CAPTURE(evtchn_rt, spin, PVIO_BENCH_E_SPIN)->UseManualTime();
 
 BENCHMARK_CAPTURE(ring_rt, pvio, PVIO_BENCH_PVIO)->Apply(rate_args);
 BENCHMARK_CAPTURE(ring_rt, xen, PVIO_BENCH_XEN)->Apply(rate_args);

@@ -85,11 +85,99 @@ def check_case(c):
     return base, c["baseline"]
 
 
+# Suites grant and evtchn: (case, baseline) pairs and units; their rows
+# carry regime near/far (cross-core), local (one CPU) or unpaired.
+LOCAL_SUITES = {
+    "grant": ({("map+unmap 1 page", "memcpy hot"),
+               ("map+unmap batch=32 /page", "memcpy hot"),
+               ("grant copy 4K hot", "memcpy hot"),
+               ("grant copy 4K cold", "memcpy cold"),
+               ("persistent-cache hit", "map+unmap"),
+               ("flip 1 page", "memcpy hot"), ("flip 1 page", "memcpy cold"),
+               ("flip batch=32 /page", "memcpy hot"),
+               ("flip batch=32 /page", "memcpy cold"),
+               ("flip 1 page", "mmap remap"),
+               ("flip wins from (hot copy)", "page"),
+               ("flip wins from (cold copy)", "page")}, 16),
+    "evtchn": ({(f"rt {m}", b) for m in ("BLOCK", "POLL", "ADAPTIVE")
+                for b in ("eventfd", "spin")} |
+               {(f"idle CPU {m}", "eventfd poll")
+                for m in ("BLOCK", "POLL", "ADAPTIVE")}, 9),
+}
+
+
+def check_local_case(c):
+    keys = {"name", "unit", "pvio", "baseline", "baseline_value", "ratio",
+            "regime"}
+    if set(c) != keys:
+        fail(f"case keys {sorted(c)} != {sorted(keys)}")
+    base, regime = base_of(c["name"])
+    if regime != c["regime"] or regime not in ("near", "far", "local",
+                                               "unpaired"):
+        fail(f"{c['name']}: regime field {c['regime']!r}")
+    unit = c["unit"]
+    want_unit = ("%cpu" if base.startswith("idle") else
+                 "B" if base.startswith("flip wins") else "ns")
+    if unit != want_unit:
+        fail(f"{c['name']}: unit {unit!r}, want {want_unit!r}")
+    if base.startswith("rt ") and regime == "local":
+        fail(f"{c['name']}: a cross-core round trip labelled local")
+    if (base.startswith("idle") or unit == "B" or
+            c["baseline"] != "spin" and base.startswith(("map", "grant",
+                                                          "flip", "pers"))) \
+            and regime in ("near", "far"):
+        fail(f"{c['name']}: a single-CPU case labelled {regime}")
+    p, b, r = c["pvio"], c["baseline_value"], c["ratio"]
+    for v in (p, b):
+        if not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
+            fail(f"{c['name']}: bad value {v!r}")
+    if unit != "%cpu" and (p <= 0 or b <= 0):
+        fail(f"{c['name']}: non-positive measurement {p} / {b}")
+    if regime == "unpaired":
+        if r is not None:
+            fail(f"{c['name']}: unpaired row with a ratio")
+        return base, c["baseline"]
+    if unit == "%cpu" and p == 0:
+        want = 1.0 if b == 0 else None
+    else:
+        want = b / p
+    if want is None:
+        if r is not None:
+            fail(f"{c['name']}: want null ratio, got {r}")
+    elif r is None or abs(r - want) > 1e-6 * max(1.0, abs(want)):
+        fail(f"{c['name']}: ratio {r} but values give {want}")
+    return base, c["baseline"]
+
+
+def check_local_suite(exe, suite):
+    want, nr_bodies = LOCAL_SUITES[suite]
+    p = run(exe, suite, "--quick", "--json", "--reps", "1")
+    if p.returncode != 0:
+        fail(f"{suite} --quick --json exited {p.returncode}: {p.stderr.strip()}")
+    try:
+        doc = json.loads(p.stdout)
+    except json.JSONDecodeError as e:
+        fail(f"stdout is not one JSON document ({e}): {p.stdout[:200]!r}")
+    if doc.get("suite") != suite or not isinstance(doc.get("cases"), list):
+        fail(f"top level: {list(doc)}")
+    seen = {check_local_case(c) for c in doc["cases"]}
+    if seen != want:
+        fail(f"missing {sorted(want - seen)}, unexpected {sorted(seen - want)}")
+    reg = doc.get("regimes", {})
+    if sum(reg.get(k, 0) for k in ("near", "far", "mixed", "busy",
+                                   "local")) != nr_bodies:
+        fail(f"regime counts {reg} do not add up to {nr_bodies} repetitions")
+    print(f"ok: {suite}: {len(doc['cases'])} cases, regimes {reg}")
+
+
 def main():
-    if len(sys.argv) != 2:
-        fail("usage: check_bench_json.py PVIO_BENCH")
+    if len(sys.argv) not in (2, 3):
+        fail("usage: check_bench_json.py PVIO_BENCH [grant|evtchn]")
     exe = sys.argv[1]
     check_usage(exe)
+    if len(sys.argv) == 3:
+        check_local_suite(exe, sys.argv[2])
+        return
 
     p = run(exe, "ring", "--quick", "--json", "--reps", "1")
     if p.returncode != 0:

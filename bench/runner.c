@@ -24,6 +24,10 @@ struct suite {
 static const struct suite suites[] = {
 	{ "ring", "pvio ring vs Xen io/ring.h macros and DPDK rte_ring",
 	  pvio_bench_suite_ring },
+	{ "grant", "grant map/copy/cache/flip vs memcpy, one pinned CPU",
+	  pvio_bench_suite_grant },
+	{ "evtchn", "event-channel round trips (BLOCK/POLL/ADAPTIVE) vs eventfd and spin; idle CPU",
+	  pvio_bench_suite_evtchn },
 };
 
 static void usage(FILE *out)
