@@ -37,5 +37,8 @@ int cmd_hostd(int argc, char **argv);
 int cmd_blk(int argc, char **argv);
 int cmd_blkback(int argc, char **argv);
 int cmd_blkfront(int argc, char **argv);
+int cmd_net(int argc, char **argv);
+int cmd_netback(int argc, char **argv);
+int cmd_netfront(int argc, char **argv);
 
 #endif

@@ -20,6 +20,12 @@ static const struct {
 	  "the driver domain: serve a virtual disk from an image or device" },
 	{ "blkfront", cmd_blkfront,
 	  "a guest domain: open its virtual disk and run a workload" },
+	{ "net", cmd_net,
+	  "network demo: hostd, netback and netfront domains, a packet workload" },
+	{ "netback", cmd_netback,
+	  "the driver domain: serve a vif on a DPDK port or a TAP device" },
+	{ "netfront", cmd_netfront,
+	  "a guest domain: open its vif, run a workload or bridge it to a TAP" },
 };
 
 static void usage(FILE *out)
