@@ -195,14 +195,18 @@ static void deliver_done(struct pvio_netfront *nf, const struct nf_done *done, u
 
 /* ------------------------------------------------------------- reaping */
 
-/* Take responses until done[] is full. Returns packets completed or
- * -EPROTO. tx locked. */
-static int reap_locked(struct nf_queue *q, struct nf_done *done, uint32_t cap)
+/* Take responses until done[] is full. *got receives the packets
+ * completed into done[], also when a bad response stops the reap (their
+ * slots are already released: the caller must still deliver them).
+ * Returns *got or -EPROTO. tx locked. */
+static int reap_locked(struct nf_queue *q, struct nf_done *done, uint32_t cap,
+		       uint32_t *got)
 {
 	struct pvio_netif_tx_response rsp;
 	uint32_t n = 0, idx;
 	int r;
 
+	*got = 0;
 	while (n < cap) {
 		r = pvio_netif_tx_front_get_rsp(&q->tx, &rsp);
 		if (r == 0)
@@ -241,6 +245,7 @@ static int reap_locked(struct nf_queue *q, struct nf_done *done, uint32_t cap)
 			nf_count(&q->tx_errors, 1);
 		}
 		done[n++] = (struct nf_done){ .user = h->user, .status = h->err };
+		*got = n;
 		q->tx_packets_inflight--;
 		txs_release(q, hi);
 	}
@@ -263,14 +268,16 @@ int nf_tx_reap(struct nf_queue *q)
 		}
 		if (q->tx_nr_rev)
 			tx_revoke_retry(q);
-		int n = reap_locked(q, done, NF_DONE_BATCH);
+		uint32_t got;
+		int n = reap_locked(q, done, NF_DONE_BATCH, &got);
 		nf_unlock(&q->tx_lock);
+		/* Packets completed before a bad response are done too. */
+		deliver_done(nf, done, got);
 		if (n < 0) {
 			atomic_fetch_add_explicit(&nf->protocol_errors, 1, memory_order_relaxed);
 			nf_mark_dead(nf, NF_BROKEN);
 			return -EPROTO;
 		}
-		deliver_done(nf, done, (uint32_t)n);
 		total += n;
 		if ((uint32_t)n < NF_DONE_BATCH)
 			return total;

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The platform's domain functions (<pvio/domain.h>) for the guest of the
+ * shared fuzz machine, as tests/blkfront/fake_domain.c provides them for
+ * its harness: page allocation from the guest's pfns the fixture leaves
+ * free, and vmap through the machine pool's fd.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <pvio/domain.h>
+
+#include "fuzz_machine.h"
+#include "fuzz_util.h"
+
+static uint8_t used[FM_FE_PAGES];
+
+struct pvio_domain *fz_domain(void)
+{
+	static struct pvio_domain d;
+	struct fm *f = fm_get();
+
+	d.domid = FM_FE;
+	d.nr_pages = FM_FE_PAGES;
+	d.machine = f->m;
+	d.gnt = f->gf;
+	d.gnt_back = NULL;
+	d.evtchn = &fz_evtchn_handle;
+	d.xs = NULL;
+	return &d;
+}
+
+uint32_t fz_domain_pages_used(void)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < FM_FE_PAGES; i++)
+		n += used[i];
+	return n;
+}
+
+int pvio_domain_page_alloc(struct pvio_domain *d, uint32_t n, uint32_t *pfn)
+{
+	uint32_t first = fm_get()->next_pfn;
+
+	if (n == 0 || n > d->nr_pages)
+		return -EINVAL;
+	for (uint32_t p = first; p + n <= d->nr_pages; p++) {
+		uint32_t k = 0;
+
+		while (k < n && !used[p + k])
+			k++;
+		if (k < n) {
+			p += k;
+			continue;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			void *va = pvio_mach_pfn_ptr(d->machine, d->domid, p + i);
+
+			if (!va)
+				return -ENOMEM; /* a flip left it empty */
+		}
+		memset(&used[p], 1, n);
+		for (uint32_t i = 0; i < n; i++)
+			memset(pvio_mach_pfn_ptr(d->machine, d->domid, p + i), 0,
+			       PVIO_PAGE_SIZE);
+		*pfn = p;
+		return 0;
+	}
+	return -ENOMEM;
+}
+
+int pvio_domain_page_free(struct pvio_domain *d, uint32_t pfn, uint32_t n)
+{
+	if (pfn < fm_get()->next_pfn || pfn + n > d->nr_pages)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		FZ_CHECK(used[pfn + i]); /* a double free is a driver bug */
+		used[pfn + i] = 0;
+	}
+	return 0;
+}
+
+void *pvio_domain_page(struct pvio_domain *d, uint32_t pfn)
+{
+	return pvio_mach_pfn_ptr(d->machine, d->domid, pfn);
+}
+
+int pvio_domain_vmap(struct pvio_domain *d, const uint32_t *pfns, uint32_t n,
+		     void **va)
+{
+	int pool_fd, hv_fd;
+	unsigned char *base;
+
+	if (n == 0 || n > PVIO_DOMAIN_VMAP_MAX)
+		return -EINVAL;
+	pvio_mem_fds(fm_get()->mem, &pool_fd, &hv_fd);
+	base = mmap(NULL, (size_t)n * PVIO_PAGE_SIZE, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t mfn = pvio_mach_pfn_to_mfn(d->machine, d->domid, pfns[i]);
+
+		if (mfn == PVIO_MFN_INVALID ||
+		    mmap(base + (size_t)i * PVIO_PAGE_SIZE, PVIO_PAGE_SIZE,
+			 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, pool_fd,
+			 (off_t)mfn * PVIO_PAGE_SIZE) == MAP_FAILED) {
+			munmap(base, (size_t)n * PVIO_PAGE_SIZE);
+			return -ENOMEM;
+		}
+	}
+	*va = base;
+	return 0;
+}
+
+int pvio_domain_vunmap(struct pvio_domain *d, void *va, uint32_t n)
+{
+	(void)d;
+	return munmap(va, (size_t)n * PVIO_PAGE_SIZE) ? -errno : 0;
+}
+
+int pvio_domain_map_ring(struct pvio_domain *d, pvio_domid_t dom,
+			 const pvio_grant_ref_t *refs, uint32_t n, void **va,
+			 uint32_t *handles)
+{
+	(void)d;
+	(void)dom;
+	(void)refs;
+	(void)n;
+	(void)va;
+	(void)handles;
+	return -ENOSYS;
+}
+
+int pvio_domain_unmap_ring(struct pvio_domain *d, void *va, uint32_t n,
+			   const uint32_t *handles)
+{
+	(void)d;
+	(void)va;
+	(void)n;
+	(void)handles;
+	return 0;
+}
+
+bool pvio_domain_hostd_alive(struct pvio_domain *d)
+{
+	(void)d;
+	return true;
+}

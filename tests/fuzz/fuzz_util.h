@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the fuzz targets: a reader over the fuzzer's bytes
+ * (every read past the end yields zeros, so any input is a valid script)
+ * and FZ_CHECK, the harness's own oracle: an invariant of the code under
+ * test that failed aborts, which libFuzzer reports as a crash.
+ */
+#ifndef PVIO_FUZZ_UTIL_H
+#define PVIO_FUZZ_UTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FZ_CHECK(cond)                                                        \
+	do {                                                                  \
+		if (!(cond)) {                                                \
+			fprintf(stderr, "%s:%d: invariant failed: %s\n",      \
+				__FILE__, __LINE__, #cond);                   \
+			abort();                                              \
+		}                                                             \
+	} while (0)
+
+struct fz {
+	const uint8_t *p;
+	size_t n, off;
+};
+
+static inline void fz_init(struct fz *f, const uint8_t *p, size_t n)
+{
+	f->p = p;
+	f->n = n;
+	f->off = 0;
+}
+
+static inline size_t fz_left(const struct fz *f)
+{
+	return f->n - f->off;
+}
+
+/* Copy len bytes out (zero-filled past the end). */
+static inline void fz_bytes(struct fz *f, void *out, size_t len)
+{
+	size_t k = fz_left(f) < len ? fz_left(f) : len;
+
+	memcpy(out, f->p + f->off, k);
+	memset((uint8_t *)out + k, 0, len - k);
+	f->off += k;
+}
+
+static inline uint8_t fz_u8(struct fz *f)
+{
+	uint8_t v;
+
+	fz_bytes(f, &v, 1);
+	return v;
+}
+
+static inline uint16_t fz_u16(struct fz *f)
+{
+	uint16_t v;
+
+	fz_bytes(f, &v, 2);
+	return v;
+}
+
+static inline uint32_t fz_u32(struct fz *f)
+{
+	uint32_t v;
+
+	fz_bytes(f, &v, 4);
+	return v;
+}
+
+static inline uint64_t fz_u64(struct fz *f)
+{
+	uint64_t v;
+
+	fz_bytes(f, &v, 8);
+	return v;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+#endif /* PVIO_FUZZ_UTIL_H */
