@@ -263,7 +263,7 @@ void front_blk_run(struct fz *in, uint8_t cfg)
 		FZ_CHECK(b.req_cons != cons0 || done1 != done0 ||
 			 atomic_load(&bf->state) != BF_CONNECTED);
 	}
-	if (getenv("PVIO_FUZZ_DEBUG")) {
+	if (fz_debug()) {
 		fprintf(stderr, "blk: state %u outstanding %llu inflight %u backlog %p "
 			"ring req_prod_pvt %u pub %u rsp_cons %u | back cons %u rsp %u open %u\n",
 			atomic_load(&bf->state),

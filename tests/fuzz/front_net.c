@@ -42,7 +42,7 @@ static void tx_done(void *arg, void *user, int status)
 	uint32_t i = (uint32_t)(uintptr_t)user;
 
 	(void)arg;
-	if (getenv("PVIO_FUZZ_DEBUG"))
+	if (fz_debug())
 		fprintf(stderr, "tx_done %u: %d\n", i, status);
 	FZ_CHECK(i < sends.n);
 	FZ_CHECK(sends.done[i]++ == 0);  /* exactly once */
@@ -70,7 +70,7 @@ static void nback_refresh(struct nback *b)
 
 		memcpy(&r, b->tx_slots + (size_t)(b->tx_cons & (b->q->tx_nr - 1)) *
 		       sizeof(union pvio_netif_tx_slot), sizeof(r));
-		if (getenv("PVIO_FUZZ_DEBUG"))
+		if (fz_debug())
 			fprintf(stderr, "tx req %u: id %#x flags %#x size %u\n",
 				b->tx_cons, r.id, r.flags, r.size);
 		b->tx_open[b->tx_nopen++] = r.id;
@@ -92,7 +92,7 @@ static void tx_put(struct nback *b, uint16_t id, int16_t status)
 {
 	struct pvio_netif_tx_response rsp = { .id = id, .status = status };
 
-	if (getenv("PVIO_FUZZ_DEBUG"))
+	if (fz_debug())
 		fprintf(stderr, "tx rsp %u: id %#x status %d\n", b->tx_rsp, id, status);
 
 	memcpy(b->tx_slots + (size_t)(b->tx_rsp++ & (b->q->tx_nr - 1)) *
@@ -330,7 +330,7 @@ void front_net_run(struct fz *in, uint8_t cfg)
 			open1 += sends.done[i] == 0;
 		FZ_CHECK(open1 < open || !nf_alive(nf));
 	}
-	if (getenv("PVIO_FUZZ_DEBUG"))
+	if (fz_debug())
 		fprintf(stderr, "net: state %u sends %u tx_packets %llu tx_errors %llu "
 			"rx_packets %llu rx_flips %llu rx_copies %llu rx_errors %llu\n",
 			atomic_load(&nf->state), sends.n,

@@ -307,7 +307,7 @@ static void run(struct nb_queue *q, struct fz *in)
 		}
 		break; /* asleep */
 	}
-	if (getenv("PVIO_FUZZ_DEBUG")) {
+	if (fz_debug()) {
 		fprintf(stderr, "run: broken %d cons %u rsp %u nchain %u held %u |",
 			(int)atomic_load(&nb->broken), q->tx.req_cons,
 			q->tx.rsp_prod_pvt, q->nchain, cp.nr_held);

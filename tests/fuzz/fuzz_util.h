@@ -81,6 +81,16 @@ static inline uint64_t fz_u64(struct fz *f)
 	return v;
 }
 
+/* PVIO_FUZZ_DEBUG set: harnesses narrate what they do (corpus work). */
+static inline int fz_debug(void)
+{
+	static int on = -1;
+
+	if (on < 0)
+		on = getenv("PVIO_FUZZ_DEBUG") != NULL;
+	return on;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
