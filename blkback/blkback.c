@@ -533,12 +533,18 @@ static int consume(struct bb_queue *q)
  * Each queue thread waits on its own event-channel waiter (Xen's
  * per-vCPU delivery): its port is routed there with
  * pvio_evtchn_bind_waiter(), so a kick wakes exactly this thread. Waiter
- * 0 stays with whoever else uses the domain's handle; blkback takes 1..31
- * from a process-wide registry per handle. With none free (more than 31
+ * 0 stays with whoever else uses the domain's handle; blkback takes 1..15
+ * from a process-wide registry per handle. With none free (more than 15
  * queues on one handle) a queue polls its port instead, sleeping in
  * growing steps up to 1 ms.
  */
 #define BB_NO_WAITER UINT32_MAX
+/* netback takes the waiters from 31 down to 16 of the same handle, from
+ * its own registry (netback/interface.c): blkback keeps below, so a
+ * driver domain serving both never has two threads on one waiter (each
+ * would steal the other's events and leave it asleep until its 50 ms
+ * timeout). */
+#define BB_WAITER_END 16u
 
 static pthread_mutex_t waiter_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
@@ -562,7 +568,7 @@ static uint32_t waiter_get(const struct pvio_evtchn *h)
 	}
 	if (slot != SIZE_MAX) {
 		waiter_reg[slot].h = h;
-		for (uint32_t k = 1; k < PVIO_EVTCHN_NR_WAITERS && k < 32; k++) {
+		for (uint32_t k = 1; k < BB_WAITER_END; k++) {
 			if (!(waiter_reg[slot].used & (1u << k))) {
 				waiter_reg[slot].used |= 1u << k;
 				w = k;
