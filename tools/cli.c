@@ -4,8 +4,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+
+int cli_exec_self(char *const argv[])
+{
+	char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	if (n <= 0 || (size_t)n >= sizeof(path) - 1)
+		return n < 0 ? -errno : -ENAMETOOLONG;
+	path[n] = '\0';
+	execv(path, argv);
+	return -errno;
+}
 
 void cli_usage_error(const char *cmd, const char *fmt, ...)
 {

@@ -32,6 +32,15 @@ const char *cli_flag_value(const char *cmd, const char *flag, int argc,
 
 bool cli_is_help(const char *arg);
 
+/*
+ * Exec this program again as "pvio ARGS..." (argv[0] "pvio"; argv ends
+ * with NULL). The path is readlink("/proc/self/exe"), not the magic link
+ * itself: under valgrind --trace-children the link names valgrind's tool,
+ * while readlink answers the client's path. Returns only on failure
+ * (-errno); the caller reports it.
+ */
+int cli_exec_self(char *const argv[]);
+
 int cmd_ring(int argc, char **argv);
 int cmd_hostd(int argc, char **argv);
 int cmd_blk(int argc, char **argv);

@@ -219,9 +219,11 @@ static int start_hostd(struct blk_run *r, uint32_t frames)
 		setpgid(0, 0); /* ^C goes to pvio blk, which stops hostd last */
 		dup2(pfd[1], STDOUT_FILENO);
 		dup2(pfd[1], STDERR_FILENO);
-		execl("/proc/self/exe", "pvio", "hostd", "--run-dir", r->dir,
-		      "--frames", frames_s, (char *)NULL);
-		fprintf(stderr, "cannot run /proc/self/exe: %s\n", strerror(errno));
+		char *argv[] = { "pvio", "hostd", "--run-dir", r->dir, "--frames", frames_s,
+				 NULL };
+		int err = cli_exec_self(argv);
+
+		fprintf(stderr, "cannot run /proc/self/exe: %s\n", strerror(-err));
 		_exit(PVIO_EXIT_FAIL);
 	}
 	close(pfd[1]);
@@ -308,7 +310,10 @@ static int spawn_front(struct blk_run *r)
 		close(ctl[1]);
 		if (r->ts_open)
 			close(r->ts_host.fd);
-		_exit(blkfront_side_run(&fo));
+		int rc = blkfront_side_run(&fo);
+
+		free(r); /* this child's copy of the run: leave nothing behind */
+		_exit(rc);
 	}
 	close(st[1]);
 	close(ctl[0]);
@@ -346,7 +351,10 @@ static int spawn_back(struct blk_run *r)
 		close(r->front_st);
 		close(r->front_ctl);
 		close(r->ts_host.fd);
-		_exit(blkback_side_run(&bo));
+		int rc = blkback_side_run(&bo);
+
+		free(r); /* this child's copy of the run: leave nothing behind */
+		_exit(rc);
 	}
 	close(st[1]);
 	close(ctl[0]);

@@ -192,9 +192,11 @@ static int start_hostd(struct net_run *r, uint32_t frames)
 		setpgid(0, 0); /* ^C goes to pvio net, which stops hostd last */
 		dup2(pfd[1], STDOUT_FILENO);
 		dup2(pfd[1], STDERR_FILENO);
-		execl("/proc/self/exe", "pvio", "hostd", "--run-dir", r->dir,
-		      "--frames", frames_s, (char *)NULL);
-		fprintf(stderr, "cannot run /proc/self/exe: %s\n", strerror(errno));
+		char *argv[] = { "pvio", "hostd", "--run-dir", r->dir, "--frames", frames_s,
+				 NULL };
+		int err = cli_exec_self(argv);
+
+		fprintf(stderr, "cannot run /proc/self/exe: %s\n", strerror(-err));
 		_exit(PVIO_EXIT_FAIL);
 	}
 	close(pfd[1]);
@@ -280,7 +282,10 @@ static int spawn_front(struct net_run *r)
 		close(ctl[1]);
 		if (r->ts_open)
 			close(r->ts_host.fd);
-		_exit(netfront_side_run(&fo));
+		int rc = netfront_side_run(&fo);
+
+		free(r); /* this child's copy of the run: leave nothing behind */
+		_exit(rc);
 	}
 	close(st[1]);
 	close(ctl[0]);
@@ -326,7 +331,10 @@ static int spawn_back(struct net_run *r)
 				close(null);
 			}
 		}
-		_exit(netback_side_run(&bo));
+		int rc = netback_side_run(&bo);
+
+		free(r); /* this child's copy of the run: leave nothing behind */
+		_exit(rc);
 	}
 	close(st[1]);
 	close(ctl[0]);
