@@ -48,6 +48,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef __SANITIZE_ADDRESS__
+/* The sanitizer runtime's allocator interface
+ * (<sanitizer/allocator_interface.h>, not installed with every gcc). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+size_t __sanitizer_get_heap_size(void);
+#endif
+
 #include <pvio/blkback.h>
 #include <pvio/blkfront.h>
 #include <pvio/domain.h>
@@ -439,10 +446,16 @@ static void snap_proc(struct mem_snap *s)
 {
 	char line[256];
 	FILE *f = fopen("/proc/self/status", "r");
+#ifdef __SANITIZE_ADDRESS__
+	/* ASan's allocator replaces glibc's: mallinfo2() would read 0. */
+	s->malloc_inuse = __sanitizer_get_current_allocated_bytes();
+	s->malloc_arena = __sanitizer_get_heap_size();
+#else
 	struct mallinfo2 mi = mallinfo2();
 
 	s->malloc_inuse = mi.uordblks + mi.hblkhd;
 	s->malloc_arena = mi.arena + mi.hblkhd;
+#endif
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
