@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """valgrind memcheck over a `pvio blk` and a `pvio net` run (issue 7).
 
-Usage: test_valgrind.py PVIO SUPPRESSIONS [blk|net ...]
+Usage: test_valgrind.py PVIO SUPPRESSIONS [blk|net|blk_indirect|net_ring_flip ...]
 Each run goes under `valgrind --leak-check=full --trace-children=yes`,
 one log per process (the command, hostd, the backend and frontend
 domains). A run passes when pvio exits 0 and every process's log says
@@ -18,8 +18,15 @@ import tempfile
 
 PVIO, SUPP = sys.argv[1], sys.argv[2]
 RUNS = {
+    # the defaults: io_uring, persistent grants; net_null, tx copies
     "blk": ["blk", "--runtime", "1"],
     "net": ["net", "--duration", "1"],
+    # the other paths: indirect requests mapped per request on libaio;
+    # rx into the guest by page flip, zero-copy tx, a net_ring port
+    "blk_indirect": ["blk", "--runtime", "1", "--bs", "1m", "--persistent", "off",
+                     "--engine", "libaio"],
+    "net_ring_flip": ["net", "--port", "ring", "--direction", "both", "--rx", "flip",
+                      "--duration", "1"],
 }
 names = sys.argv[3:] or list(RUNS)
 failures = []
