@@ -134,6 +134,9 @@ struct shm {
 	struct mem_snap snap[S_COUNT];
 	char be_err[256];
 	char be_note[256];           /* a device not connected, at the last survey */
+	/* the slowest step of a guest's teardown in the backend */
+	_Atomic uint64_t slow_ms;
+	char slow_step[96];
 	struct guest_slot g[MAX_GUESTS];
 };
 
@@ -240,6 +243,21 @@ static void dev_destroy(struct pvio_xs *ts, const char *type, pvio_domid_t fe, u
 	pthread_mutex_lock(&ts_lock);
 	(void)pvio_xenbus_device_destroy(ts, type, 0, fe, devid);
 	pthread_mutex_unlock(&ts_lock);
+}
+
+/* Time one teardown step from *t0 (moved to now); keep the slowest. */
+static void slow_note(const struct mgr *m, const char *step, uint64_t *t0)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	uint64_t now = now_ms(), ms = now - *t0;
+
+	*t0 = now;
+	pthread_mutex_lock(&lock);
+	if (ms > atomic_load(&S->slow_ms)) {
+		atomic_store(&S->slow_ms, ms);
+		snprintf(S->slow_step, sizeof(S->slow_step), "%s of %s", step, m->name);
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 static bool node_is(struct pvio_xs *xs, const char *path, const char *want)
@@ -373,6 +391,7 @@ static void *mgr_main(void *arg)
 	struct pvio_xs ts, bx, nx;
 	struct pvio_xs_event tev[4], bev[16], nev[16];
 	struct pvio_netback_vif_spec spec;
+	uint64_t t0;
 	bool killed;
 	int rc;
 
@@ -398,11 +417,13 @@ static void *mgr_main(void *arg)
 		msleep(50);
 out:
 	killed = atomic_load(&S->g[m->slot].killed_gen1) == m->gen + 1;
+	t0 = now_ms();
 	pthread_mutex_lock(&m->lock);
 	if (m->bb) {
 		struct pvio_blkback_stats st;
 
 		pvio_blkback_stop(m->bb);
+		slow_note(m, "blkback stop", &t0);
 		pvio_blkback_stats(m->bb, &st);
 		S->be_blk_reqs += st.req_read + st.req_write;
 		*(killed ? &S->be_errs_killed : &S->be_blk_errs) += st.err_op + st.err_segments + st.err_sect + st.err_range +
@@ -410,6 +431,7 @@ out:
 				  st.err_io + st.err_nospc + st.err_protocol;
 		S->be_broken += st.broken;
 		pvio_blkback_destroy(m->bb);
+		slow_note(m, "blkback destroy", &t0);
 		m->bb = NULL;
 		S->be_devices_served++;
 	}
@@ -417,6 +439,7 @@ out:
 		struct pvio_netback_stats st;
 
 		pvio_netback_stop(m->nb);
+		slow_note(m, "netback stop", &t0);
 		pvio_netback_stats(m->nb, &st);
 		S->be_net_tx += st.tx_packets;
 		S->be_net_rx += st.rx_packets;
@@ -427,6 +450,7 @@ out:
 				   st.rx_drop_stall + st.rx_drop_toobig;
 		S->be_broken += st.broken;
 		pvio_netback_destroy(m->nb);
+		slow_note(m, "netback destroy", &t0);
 		m->nb = NULL;
 		S->be_devices_served++;
 	}
@@ -434,6 +458,7 @@ out:
 	if (th.fd >= 0) {
 		dev_destroy(&ts, "vbd", m->fe, BLK_DEVID);
 		dev_destroy(&ts, "vif", m->fe, 0);
+		slow_note(m, "removing the store dirs", &t0);
 	}
 	pvio_xs_host_close(&th);
 	pvio_xs_host_close(&bh);
@@ -1354,6 +1379,8 @@ static void report(const struct window *w)
 	    (double)m[S_RUN].net_rx_queued_pkts / n, (double)m[S_RUN].net_rx_queued_bytes / n);
 	say("  malloc after every device is gone, against the base: %+" PRId64 " KiB; "
 	    "growth over the churn: %+" PRId64 " KiB\n", leak, churn_growth);
+	say("slowest teardown step in the backend: %" PRIu64 " ms (%s)\n",
+	    atomic_load(&S->slow_ms), S->slow_step[0] ? S->slow_step : "none");
 	say("backend totals: %" PRIu64 " devices served, %" PRIu64 " block requests, %" PRIu64
 	    " tx / %" PRIu64 " rx packets, %" PRIu64 " drops, %" PRIu64 " errors on the "
 	    "devices of killed guests\n", S->be_devices_served, S->be_blk_reqs, S->be_net_tx,
