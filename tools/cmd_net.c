@@ -49,6 +49,7 @@ struct net_opts {
 	const char *run_dir;        /* NULL: start our own hostd */
 	struct net_port_choice port;
 	bool json;
+	bool baseline;
 	struct net_workload_config wl;
 };
 
@@ -422,6 +423,10 @@ static void usage(FILE *out)
 		"                    gbit_per_s, tx_packets, rx_packets, drops, errors ...)\n"
 		"  --run-dir DIR     join the pvio hostd serving DIR instead of starting\n"
 		"                    one (its domid 0 must be free)\n"
+		"  --baseline        no domains: DPDK alone sends --size frames to\n"
+		"                    net_null for --duration (bulk mbuf alloc, frame\n"
+		"                    written, tx_burst of --burst), the bar pvio-bench\n"
+		"                    net compares pvio net with\n"
 		"  --help            this text\n"
 		"\n"
 		"exit status: 0 packets moved with no errors on either end, 1 a failed\n"
@@ -452,6 +457,8 @@ static void parse(struct net_opts *o, int argc, char **argv)
 			o->run_dir = v;
 		} else if (!strcmp(arg, "--json")) {
 			o->json = true;
+		} else if (!strcmp(arg, "--baseline")) {
+			o->baseline = true;
 		} else {
 			cli_usage_error("net", "unknown flag '%s'", arg);
 		}
@@ -486,6 +493,24 @@ int cmd_net(int argc, char **argv)
 		snprintf(port_label, sizeof(port_label), "%s", r->o.port.name);
 	else
 		net_port_dev(&r->o.port, &r->o.wl, port_label, sizeof(port_label));
+	if (r->o.baseline) {
+		if (r->o.wl.dir != NET_DIR_TX || r->o.run_dir || r->o.port.ring ||
+		    r->o.port.tap || strcmp(r->o.port.name, "null"))
+			cli_usage_error("net", "--baseline sends to net_null only: no --direction, "
+					"--port or --run-dir");
+		rc = net_baseline_run(&r->o.wl, res, err, sizeof(err));
+		if (rc) {
+			fail_line("--baseline: %s", err);
+			goto done;
+		}
+		snprintf(port_label, sizeof(port_label), "net_null (DPDK alone)");
+		if (r->o.json)
+			net_report_json(stdout, "net --baseline", res, NULL, NULL, port_label);
+		else
+			net_report_text(stdout, "net --baseline", res, NULL, NULL, port_label);
+		status = net_workload_ok(res, NULL) ? PVIO_EXIT_OK : PVIO_EXIT_FAIL;
+		goto done;
+	}
 	blk_install_stop_handlers();
 
 	if (r->o.run_dir) {
@@ -546,7 +571,7 @@ int cmd_net(int argc, char **argv)
 		goto out;
 	}
 	rc = expect(r, r->front_st, "frontend", NET_MSG_RESULT, res, sizeof(*res),
-		    (int)(r->o.wl.duration_s * 1000u) + 60000);
+		    (int)r->o.wl.duration_ms + 60000);
 	if (rc) {
 		status = rc;
 		goto out;
@@ -574,6 +599,7 @@ out:
 		if (status)
 			net_report_failure(stderr, "net", res, bb);
 	}
+done:
 	free(bres);
 	free(res);
 	free(r);

@@ -344,6 +344,8 @@ int netback_side_run(const struct netback_side_opts *o)
 		cfg.port_dev = o->port.tap ? NULL : dev;
 		cfg.netns = o->netns;
 		cfg.max_queues = o->queues;
+		cfg.zerocopy_off = o->wl.tx_copy == NET_TX_COPY_ALWAYS;
+		cfg.copy_threshold = o->wl.tx_copy;
 		cfg.run_script = o->port.tap;
 		rc = pvio_netback_create(&cfg, &nb);
 		if (rc == 0)
