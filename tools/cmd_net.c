@@ -418,7 +418,7 @@ static void usage(FILE *out)
 		"                    tap (a TAP vif in the Linux stack: rx counts what the\n"
 		"                    stack sends), af_packet (DPDK net_af_packet on lo),\n"
 		"                    or a DPDK vdev string ('net_null5,size=128')\n"
-		"%s"
+		"%s%s"
 		"  --json            print one JSON object instead of text (mpps,\n"
 		"                    gbit_per_s, tx_packets, rx_packets, drops, errors ...)\n"
 		"  --run-dir DIR     join the pvio hostd serving DIR instead of starting\n"
@@ -432,7 +432,7 @@ static void usage(FILE *out)
 		"exit status: 0 packets moved with no errors on either end, 1 a failed\n"
 		"run (errors, nothing moved, a missing DPDK device, a side that would\n"
 		"not start), 2 bad usage.\n",
-		net_workload_help);
+		net_workload_help, net_tx_copy_help);
 }
 
 static void parse(struct net_opts *o, int argc, char **argv)
@@ -445,7 +445,8 @@ static void parse(struct net_opts *o, int argc, char **argv)
 		if (cli_is_help(arg)) {
 			usage(stdout);
 			exit(PVIO_EXIT_OK);
-		} else if (net_workload_flag("net", &o->wl, argc, argv, &i)) {
+		} else if (net_workload_flag("net", &o->wl, argc, argv, &i) ||
+			   net_tx_copy_flag("net", &o->wl, argc, argv, &i)) {
 			continue;
 		} else if ((v = cli_flag_value("net", "--vif", argc, argv, &i))) {
 			o->vif = v;
@@ -504,10 +505,17 @@ int cmd_net(int argc, char **argv)
 			goto done;
 		}
 		snprintf(port_label, sizeof(port_label), "net_null (DPDK alone)");
-		if (r->o.json)
+		if (r->o.json) {
 			net_report_json(stdout, "net --baseline", res, NULL, NULL, port_label);
-		else
-			net_report_text(stdout, "net --baseline", res, NULL, NULL, port_label);
+		} else {
+			double s = (double)res->ns / 1e9;
+
+			printf("pvio net --baseline: DPDK alone to net_null, %u-byte frames, "
+			       "burst %u, %.2f s\n  packets  %" PRIu64 "\n  rate     %.3f Mpps, "
+			       "%.3f Gbit/s\n", r->o.wl.size, r->o.wl.burst, s, res->tx_packets,
+			       (double)res->tx_packets / s / 1e6,
+			       (double)res->tx_bytes * 8 / s / 1e9);
+		}
 		status = net_workload_ok(res, NULL) ? PVIO_EXIT_OK : PVIO_EXIT_FAIL;
 		goto done;
 	}

@@ -77,10 +77,30 @@ const char net_workload_help[] =
 	"                    sends to the guest (net_null produces zero-filled\n"
 	"                    frames of --size on its own, unpaced; net_ring is fed\n"
 	"                    by the backend process at --rate); both: the two\n"
-	"                    at once\n"
+	"                    at once\n";
+
+const char net_tx_copy_help[] =
 	"  --tx-copy auto|always|never|BYTES  how netback takes tx frames: grant\n"
-	"                    copy up to BYTES, map (zero copy) above; auto: its\n"
-	"                    measured default (netback/README.md)\n";
+	"                    copy up to BYTES (60..65535), map (zero copy) above;\n"
+	"                    auto: its measured default (netback/README.md)\n";
+
+bool net_tx_copy_flag(const char *cmd, struct net_workload_config *c, int argc, char **argv,
+		      int *i)
+{
+	const char *v = cli_flag_value(cmd, "--tx-copy", argc, argv, i);
+
+	if (!v)
+		return false;
+	if (!strcmp(v, "auto"))
+		c->tx_copy = 0;
+	else if (!strcmp(v, "always"))
+		c->tx_copy = NET_TX_COPY_ALWAYS;
+	else if (!strcmp(v, "never"))
+		c->tx_copy = NET_TX_COPY_NEVER;
+	else
+		c->tx_copy = (uint32_t)cli_parse_u64(cmd, "--tx-copy", v, NET_SIZE_MIN, 65535);
+	return true;
+}
 
 const char *net_dir_name(enum net_dir d)
 {
@@ -107,16 +127,6 @@ bool net_workload_flag(const char *cmd, struct net_workload_config *c, int argc,
 		if (errno || end == v || *end || !(d >= 0.01 && d <= 3600))
 			cli_usage_error(cmd, "--duration takes seconds 0.01..3600, got '%s'", v);
 		c->duration_ms = (uint32_t)(d * 1000.0 + 0.5);
-	} else if ((v = cli_flag_value(cmd, "--tx-copy", argc, argv, i))) {
-		if (!strcmp(v, "auto"))
-			c->tx_copy = 0;
-		else if (!strcmp(v, "always"))
-			c->tx_copy = NET_TX_COPY_ALWAYS;
-		else if (!strcmp(v, "never"))
-			c->tx_copy = NET_TX_COPY_NEVER;
-		else
-			c->tx_copy = (uint32_t)cli_parse_u64(cmd, "--tx-copy", v, NET_SIZE_MIN,
-							     65535);
 	} else if ((v = cli_flag_value(cmd, "--queues", argc, argv, i))) {
 		c->queues = (uint32_t)cli_parse_u64(cmd, "--queues", v, 1,
 						    PVIO_NETFRONT_MAX_QUEUES);

@@ -122,6 +122,11 @@ void net_report_failure(FILE *out, const char *cmd, const struct net_workload_re
 bool net_workload_flag(const char *cmd, struct net_workload_config *c, int argc,
 		       char **argv, int *i);
 void net_workload_defaults(struct net_workload_config *c);
+/* --tx-copy (the backend's copy threshold, into c->tx_copy): as
+ * net_workload_flag; the commands that run netback take it. */
+bool net_tx_copy_flag(const char *cmd, struct net_workload_config *c, int argc, char **argv,
+		      int *i);
+extern const char net_tx_copy_help[];
 extern const char net_workload_help[];
 const char *net_dir_name(enum net_dir d);
 
