@@ -38,13 +38,16 @@ def run(*args, timeout=60):
                           timeout=timeout)
 
 
+def json_of(r):
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        return None
+
+
 def net_json(*args):
     r = run("net", "--duration", "1", "--json", *args)
-    try:
-        doc = json.loads(r.stdout)
-    except ValueError:
-        doc = None
-    return r, doc
+    return r, json_of(r)
 
 
 def expect_pass(*args, want_rx=False, want_tx=True):
@@ -148,10 +151,7 @@ def t_tx_copy():
 
 def t_baseline():
     r = run("net", "--baseline", "--duration", "0.2", "--json", "--size", "512")
-    try:
-        doc = json.loads(r.stdout)
-    except ValueError:
-        doc = None
+    doc = json_of(r)
     check("net --baseline: exit 0 with JSON", r.returncode == 0 and doc,
           f"rc={r.returncode} {r.stdout!r} {r.stderr!r}")
     if doc:

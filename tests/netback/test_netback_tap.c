@@ -143,6 +143,19 @@ static int ns_raw_socket(const char *ifname, int *ifindex)
 	return s;
 }
 
+/* Where a packet socket sends a frame for mac out of ifindex. */
+static struct sockaddr_ll ll_to(int ifindex, const uint8_t *mac)
+{
+	struct sockaddr_ll to;
+
+	memset(&to, 0, sizeof(to));
+	to.sll_family = AF_PACKET;
+	to.sll_ifindex = ifindex;
+	to.sll_halen = 6;
+	memcpy(to.sll_addr, mac, 6);
+	return to;
+}
+
 static const uint8_t PEER[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x77 };
 
 static void tap_frames_cross_between_guest_and_namespace(void **state)
@@ -185,14 +198,9 @@ static void tap_frames_cross_between_guest_and_namespace(void **state)
 
 	/* namespace -> guest */
 	{
-		struct sockaddr_ll to;
+		struct sockaddr_ll to = ll_to(ifindex, v->spec.mac);
 		struct rxinfo in;
 
-		memset(&to, 0, sizeof(to));
-		to.sll_family = AF_PACKET;
-		to.sll_ifindex = ifindex;
-		to.sll_halen = 6;
-		memcpy(to.sll_addr, v->spec.mac, 6);
 		eth_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 2);
 		fe_post_rx(&f, 0, 16);
 		assert_int_equal(sendto(s, pkt, sizeof(pkt), 0, (struct sockaddr *)&to,
@@ -241,13 +249,8 @@ static void send_vnet(int s, int ifindex, const uint8_t *mac, const struct virti
 		      const uint8_t *pkt, size_t len)
 {
 	static uint8_t buf[sizeof(struct virtio_net_hdr) + 65536];
-	struct sockaddr_ll to;
+	struct sockaddr_ll to = ll_to(ifindex, mac);
 
-	memset(&to, 0, sizeof(to));
-	to.sll_family = AF_PACKET;
-	to.sll_ifindex = ifindex;
-	to.sll_halen = 6;
-	memcpy(to.sll_addr, mac, 6);
 	memcpy(buf, h, sizeof(*h));
 	memcpy(buf + sizeof(*h), pkt, len);
 	assert_int_equal(sendto(s, buf, sizeof(*h) + len, 0, (struct sockaddr *)&to, sizeof(to)),
@@ -420,13 +423,8 @@ static void multi_queue_vif_gets_a_multi_queue_tap(void **state)
 	{
 		unsigned want = 8, seen = 0;
 		uint64_t end = pvio_now_ns() + (uint64_t)WAIT_MS * 1000000u;
-		struct sockaddr_ll to;
+		struct sockaddr_ll to = ll_to(ifindex, v->spec.mac);
 
-		memset(&to, 0, sizeof(to));
-		to.sll_family = AF_PACKET;
-		to.sll_ifindex = ifindex;
-		to.sll_halen = 6;
-		memcpy(to.sll_addr, v->spec.mac, 6);
 		for (unsigned i = 0; i < want; i++) {
 			eth_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 20 + i);
 			assert_int_equal(sendto(s, pkt, sizeof(pkt), 0, (struct sockaddr *)&to,
