@@ -98,6 +98,12 @@ static int eal_init_locked(const char *args)
 	eal_done = true;
 	eal_rc = rc < 0 ? -(rte_errno ? rte_errno : EINVAL) : 0;
 	iova_va = rc >= 0 && rte_eal_iova_mode() == RTE_IOVA_VA;
+	/* EAL makes /var/run/dpdk/<file-prefix> and never removes it. With
+	 * --no-shconf (no IPC socket, no shared config) nothing goes in it
+	 * and every process left an empty one behind: remove it now. rmdir
+	 * leaves a directory that holds anything. */
+	if (rc >= 0 && rte_eal_get_runtime_dir())
+		(void)rmdir(rte_eal_get_runtime_dir());
 	if (eal_rc)
 		fprintf(stderr, "netback: DPDK EAL init failed (%s): %s\n", args,
 			rte_strerror(-eal_rc));
