@@ -3,8 +3,9 @@
 """bench_net_runs: `pvio-bench net --quick --json --reps 1` (under
 PVIO_BENCH_SMOKE=1: 50 ms pvio net runs, 1 s iperf3 runs) exits 0 and prints
 one JSON document with every row the suite promises, positive throughputs,
-ratios pvio/baseline, and leaves no namespace or process behind. Behaviour,
+ratios pvio/baseline, and leaves no namespace or state directory behind. Behaviour,
 not speed. Needs root (namespaces) and iperf3."""
+import glob
 import json
 import math
 import subprocess
@@ -39,6 +40,7 @@ def finite(v):
 
 def main():
     exe = sys.argv[1]
+    before = set(glob.glob("/tmp/pvio-bench-net-*"))
     p = subprocess.run([exe, "net", "--bogus"], capture_output=True, text=True,
                        timeout=30)
     if p.returncode != 2 or "--bogus" not in p.stderr:
@@ -82,6 +84,9 @@ def main():
         fail(f"regime counts {reg} do not add up to 20 bodies x 1 repetition")
     if leftovers():
         fail(f"namespaces left behind: {leftovers()}")
+    left = set(glob.glob("/tmp/pvio-bench-net-*")) - before
+    if left:
+        fail(f"state directories left behind: {sorted(left)}")
     print(f"ok: net: {len(doc['cases'])} cases, regimes {reg}")
 
 

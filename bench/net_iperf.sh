@@ -65,6 +65,8 @@ teardown() {
 		ip netns del $ns 2>/dev/null
 	done
 	[ -d "$st/run" ] && rm -rf "$st/run"
+	rm -f "$st/hostd.out" "$st/netfront.out" "$st/netfront.err" \
+		"$st/netback.out" "$st/netback.err"
 	return 0
 }
 
