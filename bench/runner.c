@@ -28,6 +28,8 @@ static const struct suite suites[] = {
 	  pvio_bench_suite_grant },
 	{ "evtchn", "event-channel round trips (BLOCK/POLL/ADAPTIVE) vs eventfd and spin; idle CPU",
 	  pvio_bench_suite_evtchn },
+	{ "net", "pvio net vs DPDK to net_null; copy/zero copy, copy/flip; iperf3 TAP vs veth",
+	  pvio_bench_suite_net },
 };
 
 static void usage(FILE *out)

@@ -488,6 +488,8 @@ int pvio_netfront_buf_alloc(struct pvio_netfront *nf, size_t len, void **buf)
 		if (nf->bufs[i].va)
 			continue;
 		nf->bufs[i] = (struct nf_buf){ .va = va, .pfn = pfn, .n = n };
+		if (i + 1 > atomic_load_explicit(&nf->bufs_hi, memory_order_relaxed))
+			atomic_store_explicit(&nf->bufs_hi, i + 1, memory_order_release);
 		nf_unlock(&nf->buf_lock);
 		*buf = va;
 		return 0;
@@ -511,6 +513,13 @@ int pvio_netfront_buf_free(struct pvio_netfront *nf, void *buf)
 			nf->bufs[i] = (struct nf_buf){ 0 };
 			break;
 		}
+	}
+	{
+		uint32_t hi = atomic_load_explicit(&nf->bufs_hi, memory_order_relaxed);
+
+		while (hi && !nf->bufs[hi - 1].va)
+			hi--;
+		atomic_store_explicit(&nf->bufs_hi, hi, memory_order_release);
 	}
 	nf_unlock(&nf->buf_lock);
 	if (!b.va)

@@ -281,6 +281,9 @@ struct pvio_netfront {
 	/* zero-copy buffers */
 	_Atomic uint32_t buf_lock;
 	struct nf_buf bufs[NF_MAX_BUFS];
+	/* One past the highest slot of bufs in use (written under buf_lock):
+	 * the tx path scans no further, and not at all when it is 0. */
+	_Atomic uint32_t bufs_hi;
 	struct nf_queue q[PVIO_NETFRONT_MAX_QUEUES];
 };
 

@@ -335,8 +335,13 @@ static bool zc_lookup(struct pvio_netfront *nf, const void *data, uint32_t len,
 	uintptr_t p = (uintptr_t)data;
 	bool found = false;
 
+	/* Most senders register no buffer: no lock, no scan. A buffer is
+	 * published (bufs_hi raised) before buf_alloc returns it. */
+	if (!atomic_load_explicit(&nf->bufs_hi, memory_order_acquire))
+		return false;
 	nf_lock(&nf->buf_lock);
-	for (uint32_t i = 0; i < NF_MAX_BUFS; i++) {
+	for (uint32_t i = 0, end = atomic_load_explicit(&nf->bufs_hi, memory_order_relaxed);
+	     i < end; i++) {
 		const struct nf_buf *b = &nf->bufs[i];
 		uintptr_t lo = (uintptr_t)b->va;
 		uintptr_t hi = lo + (uintptr_t)b->n * PVIO_PAGE_SIZE;

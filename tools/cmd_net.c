@@ -49,6 +49,7 @@ struct net_opts {
 	const char *run_dir;        /* NULL: start our own hostd */
 	struct net_port_choice port;
 	bool json;
+	bool baseline;
 	struct net_workload_config wl;
 };
 
@@ -425,17 +426,21 @@ static void usage(FILE *out)
 		"                    tap (a TAP vif in the Linux stack: rx counts what the\n"
 		"                    stack sends), af_packet (DPDK net_af_packet on lo),\n"
 		"                    or a DPDK vdev string ('net_null5,size=128')\n"
-		"%s"
+		"%s%s"
 		"  --json            print one JSON object instead of text (mpps,\n"
 		"                    gbit_per_s, tx_packets, rx_packets, drops, errors ...)\n"
 		"  --run-dir DIR     join the pvio hostd serving DIR instead of starting\n"
 		"                    one (its domid 0 must be free)\n"
+		"  --baseline        no domains: DPDK alone sends --size frames to\n"
+		"                    net_null for --duration (bulk mbuf alloc, frame\n"
+		"                    written, tx_burst of --burst), the bar pvio-bench\n"
+		"                    net compares pvio net with\n"
 		"  --help            this text\n"
 		"\n"
 		"exit status: 0 packets moved with no errors on either end, 1 a failed\n"
 		"run (errors, nothing moved, a missing DPDK device, a side that would\n"
 		"not start), 2 bad usage.\n",
-		net_workload_help);
+		net_workload_help, net_tx_copy_help);
 }
 
 static void parse(struct net_opts *o, int argc, char **argv)
@@ -448,7 +453,8 @@ static void parse(struct net_opts *o, int argc, char **argv)
 		if (cli_is_help(arg)) {
 			usage(stdout);
 			exit(PVIO_EXIT_OK);
-		} else if (net_workload_flag("net", &o->wl, argc, argv, &i)) {
+		} else if (net_workload_flag("net", &o->wl, argc, argv, &i) ||
+			   net_tx_copy_flag("net", &o->wl, argc, argv, &i)) {
 			continue;
 		} else if ((v = cli_flag_value("net", "--vif", argc, argv, &i))) {
 			o->vif = v;
@@ -460,6 +466,8 @@ static void parse(struct net_opts *o, int argc, char **argv)
 			o->run_dir = v;
 		} else if (!strcmp(arg, "--json")) {
 			o->json = true;
+		} else if (!strcmp(arg, "--baseline")) {
+			o->baseline = true;
 		} else {
 			cli_usage_error("net", "unknown flag '%s'", arg);
 		}
@@ -494,6 +502,31 @@ int cmd_net(int argc, char **argv)
 		snprintf(port_label, sizeof(port_label), "%s", r->o.port.name);
 	else
 		net_port_dev(&r->o.port, &r->o.wl, port_label, sizeof(port_label));
+	if (r->o.baseline) {
+		if (r->o.wl.dir != NET_DIR_TX || r->o.run_dir || r->o.port.ring ||
+		    r->o.port.tap || strcmp(r->o.port.name, "null"))
+			cli_usage_error("net", "--baseline sends to net_null only: no --direction, "
+					"--port or --run-dir");
+		rc = net_baseline_run(&r->o.wl, res, err, sizeof(err));
+		if (rc) {
+			fail_line("--baseline: %s", err);
+			goto done;
+		}
+		snprintf(port_label, sizeof(port_label), "net_null (DPDK alone)");
+		if (r->o.json) {
+			net_report_json(stdout, "net --baseline", res, NULL, NULL, port_label);
+		} else {
+			double s = (double)res->ns / 1e9;
+
+			printf("pvio net --baseline: DPDK alone to net_null, %u-byte frames, "
+			       "burst %u, %.2f s\n  packets  %" PRIu64 "\n  rate     %.3f Mpps, "
+			       "%.3f Gbit/s\n", r->o.wl.size, r->o.wl.burst, s, res->tx_packets,
+			       (double)res->tx_packets / s / 1e6,
+			       (double)res->tx_bytes * 8 / s / 1e9);
+		}
+		status = net_workload_ok(res, NULL) ? PVIO_EXIT_OK : PVIO_EXIT_FAIL;
+		goto done;
+	}
 	blk_install_stop_handlers();
 
 	if (r->o.run_dir) {
@@ -554,7 +587,7 @@ int cmd_net(int argc, char **argv)
 		goto out;
 	}
 	rc = expect(r, r->front_st, "frontend", NET_MSG_RESULT, res, sizeof(*res),
-		    (int)(r->o.wl.duration_s * 1000u) + 60000);
+		    (int)r->o.wl.duration_ms + 60000);
 	if (rc) {
 		status = rc;
 		goto out;
@@ -582,6 +615,7 @@ out:
 		if (status)
 			net_report_failure(stderr, "net", res, bb);
 	}
+done:
 	free(bres);
 	free(res);
 	free(r);

@@ -344,6 +344,8 @@ int netback_side_run(const struct netback_side_opts *o)
 		cfg.port_dev = o->port.tap ? NULL : dev;
 		cfg.netns = o->netns;
 		cfg.max_queues = o->queues;
+		cfg.zerocopy_off = o->wl.tx_copy == NET_TX_COPY_ALWAYS;
+		cfg.copy_threshold = o->wl.tx_copy;
 		cfg.run_script = o->port.tap;
 		rc = pvio_netback_create(&cfg, &nb);
 		if (rc == 0)
@@ -434,7 +436,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: pvio netback [--vif SPEC] [--port PORT] [--run-dir DIR]\n"
-		"                    [--frontend DOMID] [--queues N] [--netns NS] [--json]\n"
+		"                    [--frontend DOMID] [--queues N] [--netns NS]\n"
+		"                    [--tx-copy auto|always|never|BYTES] [--json]\n"
 		"\n"
 		"Become the driver domain (domid 0) of the hostd serving DIR and serve\n"
 		"one vif (a guest's network device) on a port until SIGINT or SIGTERM,\n"
@@ -459,11 +462,12 @@ static void usage(FILE *out)
 		"  --frontend DOMID  create the device for this guest (0..32751)\n"
 		"  --queues N        queues offered, 1..8 (default 4)\n"
 		"  --netns NS        tap: create the vif in this network namespace\n"
+		"%s"
 		"  --json            print the counters as one JSON object\n"
 		"  --help            this text\n"
 		"\n"
 		"exit status: 0 served and stopped, 1 a failed run (no hostd, a missing\n"
-		"DPDK device, a script that failed), 2 bad usage.\n");
+		"DPDK device, a script that failed), 2 bad usage.\n", net_tx_copy_help);
 }
 
 int cmd_netback(int argc, char **argv)
@@ -499,6 +503,8 @@ int cmd_netback(int argc, char **argv)
 			o.netns = v;
 		} else if (!strcmp(argv[i], "--json")) {
 			o.json = true;
+		} else if (net_tx_copy_flag("netback", &o.wl, argc, argv, &i)) {
+			continue;
 		} else {
 			cli_usage_error("netback", "unknown flag '%s'", argv[i]);
 		}

@@ -39,15 +39,21 @@ enum net_dir {
 
 #define NET_BURST_MAX 256u
 #define NET_SIZE_MIN 60u      /* the smallest Ethernet frame without FCS */
+#define NET_TX_COPY_ALWAYS UINT32_MAX
+#define NET_TX_COPY_NEVER 1u  /* no frame is that small: every one mapped */
 
 struct net_workload_config {
 	uint32_t size;          /* frame bytes, FCS excluded; default 64 */
 	uint32_t burst;         /* packets per send_burst; default 32 */
 	uint64_t rate;          /* tx packets/s; 0: as fast as it goes */
-	uint32_t duration_s;    /* default 5 */
+	uint32_t duration_ms;   /* default 5000 (--duration takes seconds,
+				   decimals allowed: 0.25) */
 	uint32_t queues;        /* default 1 */
 	uint32_t rx_mode;       /* enum pvio_netfront_rx_mode; default copy */
 	enum net_dir dir;       /* default tx */
+	uint32_t tx_copy;       /* backend tx copy threshold in bytes (copy up
+				   to, map above); 0: netback's default;
+				   NET_TX_COPY_ALWAYS / NET_TX_COPY_NEVER */
 	bool progress;          /* a line a second on stdout (a TTY) */
 	const char *progress_prefix;
 };
@@ -116,6 +122,11 @@ void net_report_failure(FILE *out, const char *cmd, const struct net_workload_re
 bool net_workload_flag(const char *cmd, struct net_workload_config *c, int argc,
 		       char **argv, int *i);
 void net_workload_defaults(struct net_workload_config *c);
+/* --tx-copy (the backend's copy threshold, into c->tx_copy): as
+ * net_workload_flag; the commands that run netback take it. */
+bool net_tx_copy_flag(const char *cmd, struct net_workload_config *c, int argc, char **argv,
+		      int *i);
+extern const char net_tx_copy_help[];
 extern const char net_workload_help[];
 const char *net_dir_name(enum net_dir d);
 
@@ -153,6 +164,18 @@ int net_port_gen_start(struct net_port_gen *g, const struct net_workload_config 
 		       bool inject, const uint8_t mac[6]);
 void net_port_gen_stop(struct net_port_gen *g, struct net_port_result *res);
 void net_port_gen_destroy(struct net_port_gen *g);
+
+/*
+ * The baseline pvio net --baseline runs: DPDK alone, no domains. EAL
+ * initialised here (no hugepages, its own file prefix); one pinned-free
+ * loop allocates wl->burst mbufs of wl->size in bulk, writes each frame,
+ * rte_eth_tx_burst()s them to net_null (no-rx=1), frees what the port
+ * refused, for wl->duration_ms. res gets ns, tx_packets, tx_bytes (cfg
+ * copied). Returns 0, -ENOTSUP (built without DPDK), -ENODEV, -ENOMEM
+ * (msg says which).
+ */
+int net_baseline_run(const struct net_workload_config *wl, struct net_workload_result *res,
+		     char *msg, size_t msg_size);
 
 /* ---- the two sides, as functions pvio net forks ----------------------------------- */
 

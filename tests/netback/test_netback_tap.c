@@ -4,7 +4,10 @@
  * vif's TAP device appears there as vif<domid>.<devid>; a frame the guest
  * sends is read by a raw socket in the namespace, and a frame the raw
  * socket sends reaches the guest. The vif-bridge hotplug script plugs the
- * vif into a bridge there. Needs root (namespaces, TAP): fails otherwise.
+ * vif into a bridge there. Checksum and GSO offloads cross the TAP as
+ * virtio-net headers both ways (a packet socket with PACKET_VNET_HDR sees
+ * and makes them); a multi-queue vif gets a multi-queue TAP whose queues
+ * all carry frames. Needs root (namespaces, TAP): fails otherwise.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +30,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <linux/virtio_net.h>
 
 #include <pvio/domain.h>
 #include <pvio/host.h>
@@ -139,6 +143,19 @@ static int ns_raw_socket(const char *ifname, int *ifindex)
 	return s;
 }
 
+/* Where a packet socket sends a frame for mac out of ifindex. */
+static struct sockaddr_ll ll_to(int ifindex, const uint8_t *mac)
+{
+	struct sockaddr_ll to;
+
+	memset(&to, 0, sizeof(to));
+	to.sll_family = AF_PACKET;
+	to.sll_ifindex = ifindex;
+	to.sll_halen = 6;
+	memcpy(to.sll_addr, mac, 6);
+	return to;
+}
+
 static const uint8_t PEER[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x77 };
 
 static void tap_frames_cross_between_guest_and_namespace(void **state)
@@ -181,14 +198,9 @@ static void tap_frames_cross_between_guest_and_namespace(void **state)
 
 	/* namespace -> guest */
 	{
-		struct sockaddr_ll to;
+		struct sockaddr_ll to = ll_to(ifindex, v->spec.mac);
 		struct rxinfo in;
 
-		memset(&to, 0, sizeof(to));
-		to.sll_family = AF_PACKET;
-		to.sll_ifindex = ifindex;
-		to.sll_halen = 6;
-		memcpy(to.sll_addr, v->spec.mac, 6);
 		eth_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 2);
 		fe_post_rx(&f, 0, 16);
 		assert_int_equal(sendto(s, pkt, sizeof(pkt), 0, (struct sockaddr *)&to,
@@ -201,6 +213,243 @@ static void tap_frames_cross_between_guest_and_namespace(void **state)
 		assert_int_equal(in.len, sizeof(pkt));
 		assert_memory_equal(got, pkt, sizeof(pkt));
 	}
+	close(s);
+	fe_close(&f);
+	pvio_domain_disconnect(d);
+	tvif_free(v);
+}
+
+/* Receive the next frame on s whose bytes 12..13 are 08 00 (IPv4) into
+ * buf after its virtio-net header; returns its length (0: none in 5 s). */
+static size_t recv_vnet_ipv4(int s, struct virtio_net_hdr *h, uint8_t *buf, size_t size)
+{
+	uint64_t end = pvio_now_ns() + 5000000000ull;
+	uint8_t got[sizeof(*h) + 65536];
+
+	while (pvio_now_ns() < end) {
+		struct pollfd p = { .fd = s, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = recv(s, got, sizeof(got), 0);
+		if (n < (ssize_t)(sizeof(*h) + 14) || got[sizeof(*h) + 12] != 0x08 ||
+		    got[sizeof(*h) + 13] != 0x00)
+			continue;
+		memcpy(h, got, sizeof(*h));
+		n -= (ssize_t)sizeof(*h);
+		assert_true((size_t)n <= size);
+		memcpy(buf, got + sizeof(*h), (size_t)n);
+		return (size_t)n;
+	}
+	return 0;
+}
+
+static void send_vnet(int s, int ifindex, const uint8_t *mac, const struct virtio_net_hdr *h,
+		      const uint8_t *pkt, size_t len)
+{
+	static uint8_t buf[sizeof(struct virtio_net_hdr) + 65536];
+	struct sockaddr_ll to = ll_to(ifindex, mac);
+
+	memcpy(buf, h, sizeof(*h));
+	memcpy(buf + sizeof(*h), pkt, len);
+	assert_int_equal(sendto(s, buf, sizeof(*h) + len, 0, (struct sockaddr *)&to, sizeof(to)),
+			 (ssize_t)(sizeof(*h) + len));
+}
+
+/* An IPv4/TCP frame the kernel takes as such: addresses, a header
+ * checksum, ports; the TCP checksum field holds the pseudo-header sum. */
+static void real_tcp_frame(uint8_t *p, size_t n, const uint8_t *dst, const uint8_t *src)
+{
+	uint32_t sum = 0;
+
+	tcp_frame(p, n, dst, src);
+	memset(p + 18, 0, 2);                 /* id */
+	p[22] = 64;                           /* ttl */
+	memset(p + 24, 0, 2);                 /* header checksum */
+	memcpy(p + 26, (const uint8_t[]){ 10, 9, 1, 1, 10, 9, 1, 2 }, 8);
+	for (int i = 14; i < 34; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	p[24] = (uint8_t)(~sum >> 8);
+	p[25] = (uint8_t)~sum;
+	p[34] = 0x30; p[35] = 0x39;           /* ports 12345 -> 80 */
+	p[36] = 0; p[37] = 80;
+	p[47] = 0x18;                         /* PSH ACK */
+	p[48] = 0xff; p[49] = 0xff;           /* window */
+	p[52] = p[53] = 0;                    /* urgent */
+	sum = 0x0a09 + 0x0101 + 0x0a09 + 0x0102 + 6 + (uint32_t)(n - 34);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	p[50] = (uint8_t)(sum >> 8);
+	p[51] = (uint8_t)sum;
+}
+
+static void tap_offloads_pass_through_as_virtio_net_headers(void **state)
+{
+	struct pvio_domain *d = domain_new("tapoff");
+	struct tvif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:04,devid=4", false);
+	struct fe f;
+	struct fe_opts o = { .gso4 = true };
+	static uint8_t pkt[3000], got[65536];
+	struct pvio_netif_tx_response rsp[4];
+	struct virtio_net_hdr h;
+	char ifname[16];
+	int ifindex, s, on = 1;
+
+	(void)state;
+	snprintf(ifname, sizeof(ifname), "vif%u.4", d->domid);
+	assert_int_equal(fe_connect(&f, d, 4, &o), 0);
+	s = ns_raw_socket(ifname, &ifindex);
+	assert_int_equal(setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(on)), 0);
+
+	/* guest -> namespace, checksum left to the stack: NEEDS_CSUM */
+	real_tcp_frame(pkt, 200, PEER, v->spec.mac);
+	(void)fe_tx(&f, 0, pkt, 200, 4096, PVIO_NETTXF_csum_blank | PVIO_NETTXF_data_validated, 0);
+	fe_tx_rsps(&f, 0, 1, rsp);
+	assert_int_equal(rsp[0].status, PVIO_NETIF_RSP_OKAY);
+	assert_int_equal(recv_vnet_ipv4(s, &h, got, sizeof(got)), 200);
+	assert_memory_equal(got, pkt, 200);
+	assert_true(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	assert_int_equal(h.csum_start, 34);
+	assert_int_equal(h.csum_offset, 16);
+	assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+
+	/* guest -> namespace, a 3000-byte TCPv4 GSO packet in 3 slots, whole */
+	real_tcp_frame(pkt, sizeof(pkt), PEER, v->spec.mac);
+	assert_int_equal(fe_tx(&f, 0, pkt, sizeof(pkt), 1000,
+			       PVIO_NETTXF_csum_blank | PVIO_NETTXF_data_validated, 1400), 4);
+	fe_tx_rsps(&f, 0, 4, rsp);
+	assert_int_equal(rsp[0].status, PVIO_NETIF_RSP_OKAY);
+	assert_int_equal(recv_vnet_ipv4(s, &h, got, sizeof(got)), sizeof(pkt));
+	assert_memory_equal(got, pkt, sizeof(pkt));
+	assert_int_equal(h.gso_type & ~VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(h.gso_size, 1400);
+	assert_true(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+
+	/* namespace -> guest: a partial checksum arrives as csum_blank */
+	fe_post_rx(&f, 0, 32);
+	real_tcp_frame(pkt, 300, v->spec.mac, PEER);
+	memset(&h, 0, sizeof(h));
+	h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h.csum_start = 34;
+	h.csum_offset = 16;
+	send_vnet(s, ifindex, v->spec.mac, &h, pkt, 300);
+	for (;;) {
+		struct rxinfo in = fe_rx_pkt(&f, 0, got, sizeof(got));
+
+		if (in.len < 14 || got[12] != 0x08 || got[13] != 0x00)
+			continue; /* the stack's own chatter */
+		assert_int_equal(in.len, 300);
+		assert_memory_equal(got, pkt, 300);
+		assert_true(in.flags & PVIO_NETRXF_csum_blank);
+		assert_true(in.flags & PVIO_NETRXF_data_validated);
+		break;
+	}
+
+	/* namespace -> guest: a GSO packet the guest asked for (gso-tcpv4) */
+	real_tcp_frame(pkt, sizeof(pkt), v->spec.mac, PEER);
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	h.gso_size = 1200;
+	h.hdr_len = 54;
+	send_vnet(s, ifindex, v->spec.mac, &h, pkt, sizeof(pkt));
+	for (;;) {
+		struct rxinfo in = fe_rx_pkt(&f, 0, got, sizeof(got));
+
+		if (in.len < 14 || got[12] != 0x08 || got[13] != 0x00)
+			continue;
+		assert_int_equal(in.len, sizeof(pkt));
+		assert_memory_equal(got, pkt, sizeof(pkt));
+		assert_int_equal(in.gso_type, PVIO_NETIF_GSO_TYPE_TCPV4);
+		assert_int_equal(in.gso_size, 1200);
+		break;
+	}
+	close(s);
+	fe_close(&f);
+	pvio_domain_disconnect(d);
+	tvif_free(v);
+}
+
+static void multi_queue_vif_gets_a_multi_queue_tap(void **state)
+{
+	struct pvio_domain *d = domain_new("tapmq");
+	struct tvif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:05,devid=5", false);
+	struct fe f;
+	struct fe_opts o = { .nq = 2 };
+	uint8_t pkt[600], got[4096];
+	struct pvio_netif_tx_response rsp[1];
+	char ifname[16], cmd[128], out[1024] = "";
+	int ifindex, s;
+	FILE *p;
+
+	(void)state;
+	snprintf(ifname, sizeof(ifname), "vif%u.5", d->domid);
+	assert_int_equal(fe_connect(&f, d, 5, &o), 0);
+	assert_int_equal(be_read(&f, "multi-queue-max-queues") >= 2, 1);
+	snprintf(cmd, sizeof(cmd), "ip -d -n %s link show dev %s", NS, ifname);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(out + strlen(out), (int)(sizeof(out) - strlen(out)), p))
+		;
+	pclose(p);
+	assert_non_null(strstr(out, "multi_queue"));
+	assert_non_null(strstr(out, "vnet_hdr on"));
+	s = ns_raw_socket(ifname, &ifindex);
+
+	/* each guest queue's frame reaches the namespace */
+	for (uint32_t q = 0; q < 2; q++) {
+		bool seen = false;
+		uint64_t end = pvio_now_ns() + 5000000000ull;
+
+		eth_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 10 + q);
+		(void)fe_tx(&f, q, pkt, sizeof(pkt), 4096, 0, 0);
+		fe_tx_rsps(&f, q, 1, rsp);
+		assert_int_equal(rsp[0].status, PVIO_NETIF_RSP_OKAY);
+		while (!seen && pvio_now_ns() < end) {
+			struct pollfd pf = { .fd = s, .events = POLLIN };
+			ssize_t n;
+
+			if (poll(&pf, 1, 100) <= 0)
+				continue;
+			n = recv(s, got, sizeof(got), 0);
+			seen = n == (ssize_t)sizeof(pkt) && memcmp(got, pkt, sizeof(pkt)) == 0;
+		}
+		assert_true(seen);
+	}
+	/* frames from the namespace reach the guest on one queue or the other */
+	fe_post_rx(&f, 0, 32);
+	fe_post_rx(&f, 1, 32);
+	{
+		unsigned want = 8, seen = 0;
+		uint64_t end = pvio_now_ns() + (uint64_t)WAIT_MS * 1000000u;
+		struct sockaddr_ll to = ll_to(ifindex, v->spec.mac);
+
+		for (unsigned i = 0; i < want; i++) {
+			eth_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 20 + i);
+			assert_int_equal(sendto(s, pkt, sizeof(pkt), 0, (struct sockaddr *)&to,
+						sizeof(to)), (ssize_t)sizeof(pkt));
+		}
+		while (seen < want && pvio_now_ns() < end) {
+			for (uint32_t q = 0; q < 2; q++) {
+				struct pvio_netif_rx_response r;
+				int rc = pvio_netif_rx_front_get_rsp(&f.q[q].rx, &r);
+
+				assert_true(rc >= 0);
+				if (rc != 1)
+					continue;
+				assert_true(r.status > 0);
+				const uint8_t *pg = pvio_domain_page(d, f.rx_buf_pfn + r.id % NDATA);
+
+				if (r.status == (int16_t)sizeof(pkt) && pg[r.offset + 12] == 0x88 &&
+				    pg[r.offset + 13] == 0xb5)
+					seen++;
+			}
+			msleep(1);
+		}
+		assert_int_equal(seen, want);
+	}
+	assert_true(stats_tap(v).tx_packets >= 2);
 	close(s);
 	fe_close(&f);
 	pvio_domain_disconnect(d);
@@ -262,6 +511,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(tap_frames_cross_between_guest_and_namespace),
+		cmocka_unit_test(tap_offloads_pass_through_as_virtio_net_headers),
+		cmocka_unit_test(multi_queue_vif_gets_a_multi_queue_tap),
 		cmocka_unit_test(vif_bridge_script_plugs_the_vif_into_the_bridge),
 		cmocka_unit_test(missing_namespace_fails_with_one_clear_error),
 	};
