@@ -28,6 +28,8 @@ static const struct suite suites[] = {
 	  pvio_bench_suite_grant },
 	{ "evtchn", "event-channel round trips (BLOCK/POLL/ADAPTIVE) vs eventfd and spin; idle CPU",
 	  pvio_bench_suite_evtchn },
+	{ "blk", "pvio blk vs fio (io_uring, null) on tmpfs and the root fs, same CPUs",
+	  pvio_bench_suite_blk },
 };
 
 static void usage(FILE *out)
