@@ -205,6 +205,7 @@ struct bb_queue {
 	uint32_t max_segs;
 	uint32_t waiter;                    /* evtchn waiter slot, or ~0 */
 	enum pvio_evtchn_wait_mode wait_mode;
+	uint64_t spin_ns;                   /* poll budget with I/O in flight */
 	uint64_t tick;                      /* the cache's clock */
 	uint32_t win_lookups, win_misses;   /* grant policy window */
 	uint32_t probe;

@@ -94,15 +94,6 @@ int bf_shadow_check(const struct bf_queue *q, const struct pvio_blkif_response *
 
 /* --------------------------------------------------------- pages, grants */
 
-static uint32_t pool_free_count(const struct bf_queue *q)
-{
-	uint32_t n = 0;
-
-	for (uint32_t i = q->page_free; i != BF_NONE; i = q->pages[i].next)
-		n++;
-	return n;
-}
-
 static int pool_get(struct bf_queue *q, uint32_t *out)
 {
 	struct pvio_domain *d = q->bf->d;
@@ -110,6 +101,7 @@ static int pool_get(struct bf_queue *q, uint32_t *out)
 	if (q->page_free != BF_NONE) {
 		*out = q->page_free;
 		q->page_free = q->pages[*out].next;
+		q->nr_page_free--;
 		return 0;
 	}
 	if (q->nr_pages >= q->pages_cap)
@@ -134,6 +126,7 @@ static void pool_put(struct bf_queue *q, uint32_t page)
 {
 	q->pages[page].next = q->page_free;
 	q->page_free = page;
+	q->nr_page_free++;
 }
 
 /* Grant a pool page: persistent ones once, others per request. */
@@ -398,7 +391,7 @@ static int issue_part(struct bf_queue *q, struct pvio_blkfront_req *req)
 			op = PVIO_BLKIF_OP_INDIRECT;
 		}
 		uint32_t need = (req->pvt.zc ? 0 : nsegs) + nr_ind;
-		if (need > pool_free_count(q) + (q->pages_cap - q->nr_pages))
+		if (need > q->nr_page_free + (q->pages_cap - q->nr_pages))
 			return -EAGAIN;
 	}
 
@@ -1192,6 +1185,7 @@ int bf_queue_data_alloc(struct bf_queue *q)
 	if (!q->pages)
 		return -ENOMEM;
 	q->page_free = BF_NONE;
+	q->nr_page_free = 0;
 	q->revoke_cap = q->nr_slots * (segs + bf->max_ind_pages) + q->pages_cap;
 	q->revoke = bf_alloc(d, (size_t)q->revoke_cap * sizeof(struct bf_revoke));
 	if (!q->revoke)

@@ -165,6 +165,7 @@ struct bf_queue {
 	uint32_t nr_pages;      /* pages allocated so far */
 	uint32_t pages_cap;
 	uint32_t page_free;     /* free list head */
+	uint32_t nr_page_free;  /* pages on the free list */
 	uint32_t pages_leaked;
 	struct bf_revoke *revoke;
 	uint32_t nr_revoke, revoke_cap;

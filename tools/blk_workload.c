@@ -176,6 +176,8 @@ struct wl_job {
 	uint64_t rng;
 	uint32_t depth, inflight;
 	struct wl_slot *slots;
+	struct wl_slot **idle;  /* slots not in flight: a stack */
+	uint32_t nidle;
 };
 
 struct wl {
@@ -322,27 +324,25 @@ static void complete(struct wl *w, struct wl_slot *s, int res, uint64_t now)
 	if (st)
 		st->genf &= ~ST_BUSY;
 	s->busy = false;
+	s->job->idle[s->job->nidle++] = s;
 }
 
 /* Submit one request of job j; false if none could go (slot or device). */
 static bool submit_one(struct wl *w, struct wl_job *j)
 {
-	struct wl_slot *s = NULL;
+	struct wl_slot *s;
 	uint32_t bs = w->cfg->bs;
 
-	for (uint32_t i = 0; i < j->depth; i++)
-		if (!j->slots[i].busy) {
-			s = &j->slots[i];
-			break;
-		}
-	if (!s)
+	if (!j->nidle)
 		return false;
+	s = j->idle[j->nidle - 1];
 	s->block = pick_block(w, j);
 	bool write = pick_write(j, w->cfg->rw);
 	struct blk_state *st = w->st ? &w->st[s->block] : NULL;
 
 	if (st && (st->genf & ST_BUSY))
 		return false; /* every block of the job is busy (tiny region) */
+	j->nidle--;
 	memset(&s->req, 0, sizeof(s->req));
 	s->req.op = write ? PVIO_BLKFRONT_OP_WRITE : PVIO_BLKFRONT_OP_READ;
 	s->req.sector = s->block * bs / 512;
@@ -510,13 +510,16 @@ int blk_workload_run(struct pvio_blkfront *bf, const struct blk_workload_config 
 		job->rng = 0x9e3779b97f4a7c15ull * (j + 1) ^ (uint64_t)now_ns();
 		job->rng |= 1;
 		job->slots = calloc(job->depth, sizeof(*job->slots));
-		if (!job->slots) {
+		job->idle = calloc(job->depth, sizeof(*job->idle));
+		if (!job->slots || !job->idle) {
 			snprintf(msg, msg_size, "no memory");
 			rc = -ENOMEM;
 			goto out;
 		}
-		for (uint32_t i = 0; i < job->depth; i++)
+		for (uint32_t i = 0; i < job->depth; i++) {
 			job->slots[i].job = job;
+			job->idle[job->nidle++] = &job->slots[job->depth - 1 - i];
+		}
 	}
 	rc = buffers_alloc(w, msg, msg_size);
 	if (rc)
@@ -572,8 +575,10 @@ int blk_workload_run(struct pvio_blkfront *bf, const struct blk_workload_config 
 		buffers_free(w);
 	/* else: the backend may still write into them; leak on purpose. */
 out:
-	for (uint32_t j = 0; j < BLK_JOBS_MAX; j++)
+	for (uint32_t j = 0; j < BLK_JOBS_MAX; j++) {
 		free(w->jobs[j].slots);
+		free(w->jobs[j].idle);
+	}
 	free(w->st);
 	free(w);
 	return rc;
