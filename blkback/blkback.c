@@ -599,10 +599,32 @@ static void wait_event(struct bb_queue *q)
 	if (q->waiter != BB_NO_WAITER) {
 		uint32_t ports[4];
 		struct pvio_evtchn_stats a, b;
+		enum pvio_evtchn_wait_mode mode = q->wait_mode;
 		int r;
 
+		if (mode == PVIO_EVTCHN_ADAPTIVE) {
+			/* Poll the ring itself for our own adaptive budget,
+			 * then block (the handle's ADAPTIVE budget is fixed). */
+			uint64_t budget = bb_spin_budget(&q->spin_ring);
+			uint64_t end = pvio_now_ns() + budget;
+
+			for (uint32_t i = 0; budget; i++) {
+				if (pvio_ring_back_unconsumed(&q->ring) != 0) {
+					bb_spin_result(&q->spin_ring, true);
+					return;
+				}
+				if (atomic_load_explicit(&q->stop, memory_order_relaxed))
+					return;
+				pvio_cpu_relax();
+				if ((i & 31) == 31 && pvio_now_ns() >= end) {
+					bb_spin_result(&q->spin_ring, false);
+					break;
+				}
+			}
+			mode = PVIO_EVTCHN_BLOCK;
+		}
 		(void)pvio_evtchn_stats_get_on(ev, q->waiter, &a);
-		r = pvio_evtchn_wait_on(ev, q->waiter, q->wait_mode, 50000000ull,
+		r = pvio_evtchn_wait_on(ev, q->waiter, mode, 50000000ull,
 					ports, 4);
 		(void)pvio_evtchn_stats_get_on(ev, q->waiter, &b);
 		if (r > 0)
@@ -624,7 +646,7 @@ static void wait_event(struct bb_queue *q)
 			return;
 		if (q->wait_mode != PVIO_EVTCHN_BLOCK &&
 		    (q->wait_mode == PVIO_EVTCHN_POLL ||
-		     pvio_now_ns() - start < PVIO_EVTCHN_DEFAULT_SPIN_NS)) {
+		     pvio_now_ns() - start < q->spin_ring.max_ns)) {
 			pvio_cpu_relax();
 			continue;
 		}
@@ -651,13 +673,15 @@ static void wait_event(struct bb_queue *q)
  */
 static int poll_busy(struct bb_queue *q)
 {
-	uint64_t end = 0;
+	uint64_t budget = bb_spin_budget(&q->spin_io), end = 0;
 
-	for (uint32_t i = 0; q->spin_ns; i++) {
+	for (uint32_t i = 0; budget; i++) {
 		int n = reap(q, false);
 
-		if (n != 0)
+		if (n != 0) {
+			bb_spin_result(&q->spin_io, true);
 			return n;
+		}
 		if (pvio_ring_back_unconsumed(&q->ring) != 0 ||
 		    atomic_load_explicit(&q->stop, memory_order_relaxed))
 			return 1;
@@ -665,10 +689,12 @@ static int poll_busy(struct bb_queue *q)
 		if ((i & 31) != 31)
 			continue;
 		if (!end)
-			end = pvio_now_ns() + q->spin_ns;
+			end = pvio_now_ns() + budget;
 		else if (pvio_now_ns() >= end)
 			break;
 	}
+	if (budget)
+		bb_spin_result(&q->spin_io, false);
 	return 0;
 }
 
@@ -798,7 +824,9 @@ int bb_queue_connect(struct pvio_blkback *bb, struct bb_queue *q)
 		    CPU_COUNT(&set) == 1)
 			q->wait_mode = PVIO_EVTCHN_BLOCK;
 	}
-	q->spin_ns = q->wait_mode == PVIO_EVTCHN_BLOCK ? 0 : PVIO_EVTCHN_DEFAULT_SPIN_NS;
+	q->spin_io.max_ns = q->wait_mode == PVIO_EVTCHN_ADAPTIVE ? BB_SPIN_NS : 0;
+	q->spin_io.cur_ns = q->spin_io.max_ns;
+	q->spin_ring = q->spin_io;
 	q->waiter = BB_NO_WAITER;
 
 	/* The ring. */

@@ -740,7 +740,7 @@ static int wait_until(struct pvio_blkfront *bf, bf_pred_fn pred, void *arg,
 	uint64_t start = now_ns(bf);
 	uint64_t deadline = timeout_ns == PVIO_BLKFRONT_FOREVER || start + timeout_ns < start ?
 			    UINT64_MAX : start + timeout_ns;
-	uint64_t spin = bf->cfg.no_spin ? 0 : bf->cfg.spin_ns;
+	uint64_t max_spin = bf->cfg.no_spin ? 0 : bf->cfg.spin_ns;
 
 	for (;;) {
 		uint32_t seq0 = atomic_load_explicit(&bf->seq, memory_order_seq_cst);
@@ -765,7 +765,17 @@ static int wait_until(struct pvio_blkfront *bf, bf_pred_fn pred, void *arg,
 			continue;
 		}
 
+		/*
+		 * The poll budget adapts: a poll that finds responses restores
+		 * it, one that runs out halves it, down to none (sleep at once;
+		 * every 64th wait polls in full to notice a fast backend again).
+		 * When the CPUs are shared, polling only keeps the backend from
+		 * running, so polls fail and the budget drops away.
+		 */
 		bool found = false;
+		uint64_t spin = bf->spin_cur;
+		if (!spin && max_spin && (++bf->spin_probe & 63) == 0)
+			spin = max_spin;
 		uint64_t spin_end = now + spin;
 		while (spin && !found && now_ns(bf) < spin_end && bf_alive(bf)) {
 			for (int k = 0; k < 64 && !found; k++) {
@@ -773,6 +783,9 @@ static int wait_until(struct pvio_blkfront *bf, bf_pred_fn pred, void *arg,
 				pvio_cpu_relax();
 			}
 		}
+		if (spin)
+			bf->spin_cur = found ? (uint32_t)max_spin :
+				       bf->spin_cur / 2 < 1000 ? 0 : bf->spin_cur / 2;
 		if (found) {
 			atomic_fetch_add_explicit(&bf->polls_hit, 1, memory_order_relaxed);
 		} else if (bf_alive(bf)) {

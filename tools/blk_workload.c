@@ -757,9 +757,11 @@ void blk_report_json(FILE *out, const char *cmd, const struct blk_workload_resul
 			"\"read_generation\": %u}, ", r->first_bad_offset,
 			r->first_bad_expect_gen, r->first_bad_read_gen);
 	fprintf(out, "\"kicks_per_req\": %.6f, \"front_kicks\": %" PRIu64 ", "
-		"\"front_wakeups\": %" PRIu64 ", \"front_persistent_hits\": %" PRIu64 ", "
+		"\"front_wakeups\": %" PRIu64 ", \"front_polls_hit\": %" PRIu64 ", "
+		"\"front_persistent_hits\": %" PRIu64 ", "
 		"\"bounced_bytes\": %" PRIu64 ", \"zero_copy_segments\": %" PRIu64,
-		f.kpr, f.front_kicks, r->front.wakeups, r->front.persistent_hits,
+		f.kpr, f.front_kicks, r->front.wakeups, r->front.polls_hit,
+		r->front.persistent_hits,
 		r->front.bounced_bytes, r->front.zero_copy_segments);
 	if (bb) {
 		fprintf(out, ", \"back_kicks\": %" PRIu64 ", \"back_wakeups\": %" PRIu64 ", "
