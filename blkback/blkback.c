@@ -668,8 +668,8 @@ static void wait_event(struct bb_queue *q)
  * far more than a tmpfs or null I/O; polling keeps the backend awake for
  * the next completion and the frontend's next request. (No polling when
  * the queue waits in BLOCK mode, which it does alone on one CPU.)
- * Returns > 0 when there is work, 0 when the budget ran out (block),
- * < 0 an engine error.
+ * Returns > 0 when there is work, 0 when the budget ran out or the
+ * engine failed (block in the engine).
  */
 static int poll_busy(struct bb_queue *q)
 {
@@ -678,10 +678,12 @@ static int poll_busy(struct bb_queue *q)
 	for (uint32_t i = 0; budget; i++) {
 		int n = reap(q, false);
 
-		if (n != 0) {
+		if (n > 0) {
 			bb_spin_result(&q->spin_io, true);
 			return n;
 		}
+		if (n < 0)
+			break; /* the blocking reap reports it */
 		if (pvio_ring_back_unconsumed(&q->ring) != 0 ||
 		    atomic_load_explicit(&q->stop, memory_order_relaxed))
 			return 1;
