@@ -616,10 +616,13 @@ static void wait_event(struct bb_queue *q)
 				if (atomic_load_explicit(&q->stop, memory_order_relaxed))
 					return;
 				pvio_cpu_relax();
-				if ((i & 31) == 31 && pvio_now_ns() >= end) {
+				if ((i & 31) != 31)
+					continue;
+				if (pvio_now_ns() >= end) {
 					bb_spin_result(&q->spin_ring, false);
 					break;
 				}
+				sched_yield();
 			}
 			mode = PVIO_EVTCHN_BLOCK;
 		}
@@ -666,7 +669,10 @@ static void wait_event(struct bb_queue *q)
  * the ring for up to q->spin_ns before blocking in the engine. A sleeping
  * thread takes 40-55 us to wake here (shared/BENCHMARKING.md, section 3),
  * far more than a tmpfs or null I/O; polling keeps the backend awake for
- * the next completion and the frontend's next request. (No polling when
+ * the next completion and the frontend's next request. sched_yield()
+ * every 32 polls: the kernel often wakes the backend onto the CPU of the
+ * frontend that kicked it, and a backend polling there without yielding
+ * keeps that frontend from running until the budget ends. (No polling when
  * the queue waits in BLOCK mode, which it does alone on one CPU.)
  * Returns > 0 when there is work, 0 when the budget ran out or the
  * engine failed (block in the engine).
@@ -694,6 +700,7 @@ static int poll_busy(struct bb_queue *q)
 			end = pvio_now_ns() + budget;
 		else if (pvio_now_ns() >= end)
 			break;
+		sched_yield();
 	}
 	if (budget)
 		bb_spin_result(&q->spin_io, false);
