@@ -254,6 +254,8 @@ const char *pvio_bench_label_name(unsigned label);
 int pvio_bench_suite_grant(const struct pvio_bench_opts *opts);
 int pvio_bench_suite_evtchn(const struct pvio_bench_opts *opts);
 int pvio_bench_suite_net(const struct pvio_bench_opts *opts);
+/* suite_blk.c: pvio blk vs fio, both run as programs (bench/README.md). */
+int pvio_bench_suite_blk(const struct pvio_bench_opts *opts);
 
 /*
  * The suite runner: pvio-bench SUITE [--quick] [--json] [--reps N].

@@ -30,6 +30,8 @@ static const struct suite suites[] = {
 	  pvio_bench_suite_evtchn },
 	{ "net", "pvio net vs DPDK to net_null; copy/zero copy, copy/flip; iperf3 TAP vs veth",
 	  pvio_bench_suite_net },
+	{ "blk", "pvio blk vs fio (io_uring, null) on tmpfs and the root fs, same CPUs",
+	  pvio_bench_suite_blk },
 };
 
 static void usage(FILE *out)

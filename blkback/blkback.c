@@ -24,6 +24,7 @@
  * This file never reads the store (STYLE practice 11).
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -604,10 +605,35 @@ static void wait_event(struct bb_queue *q)
 	if (q->waiter != BB_NO_WAITER) {
 		uint32_t ports[4];
 		struct pvio_evtchn_stats a, b;
+		enum pvio_evtchn_wait_mode mode = q->wait_mode;
 		int r;
 
+		if (mode == PVIO_EVTCHN_ADAPTIVE) {
+			/* Poll the ring itself for our own adaptive budget,
+			 * then block (the handle's ADAPTIVE budget is fixed). */
+			uint64_t budget = bb_spin_budget(&q->spin_ring);
+			uint64_t end = pvio_now_ns() + budget;
+
+			for (uint32_t i = 0; budget; i++) {
+				if (pvio_ring_back_unconsumed(&q->ring) != 0) {
+					bb_spin_result(&q->spin_ring, true);
+					return;
+				}
+				if (atomic_load_explicit(&q->stop, memory_order_relaxed))
+					return;
+				pvio_cpu_relax();
+				if ((i & 31) != 31)
+					continue;
+				if (pvio_now_ns() >= end) {
+					bb_spin_result(&q->spin_ring, false);
+					break;
+				}
+				sched_yield();
+			}
+			mode = PVIO_EVTCHN_BLOCK;
+		}
 		(void)pvio_evtchn_stats_get_on(ev, q->waiter, &a);
-		r = pvio_evtchn_wait_on(ev, q->waiter, q->wait_mode, 50000000ull,
+		r = pvio_evtchn_wait_on(ev, q->waiter, mode, 50000000ull,
 					ports, 4);
 		(void)pvio_evtchn_stats_get_on(ev, q->waiter, &b);
 		if (r > 0)
@@ -629,7 +655,7 @@ static void wait_event(struct bb_queue *q)
 			return;
 		if (q->wait_mode != PVIO_EVTCHN_BLOCK &&
 		    (q->wait_mode == PVIO_EVTCHN_POLL ||
-		     pvio_now_ns() - start < PVIO_EVTCHN_DEFAULT_SPIN_NS)) {
+		     pvio_now_ns() - start < q->spin_ring.max_ns)) {
 			pvio_cpu_relax();
 			continue;
 		}
@@ -642,6 +668,49 @@ static void wait_event(struct bb_queue *q)
 		if (sleep_ns >= 1000000)
 			return; /* let the loop look at stop and the ring */
 	}
+}
+
+/*
+ * I/O in flight and nothing else to do: poll the engine's completions and
+ * the ring for up to q->spin_ns before blocking in the engine. A sleeping
+ * thread takes 40-55 us to wake here (shared/BENCHMARKING.md, section 3),
+ * far more than a tmpfs or null I/O; polling keeps the backend awake for
+ * the next completion and the frontend's next request. sched_yield()
+ * every 32 polls: the kernel often wakes the backend onto the CPU of the
+ * frontend that kicked it, and a backend polling there without yielding
+ * keeps that frontend from running until the budget ends. (No polling when
+ * the queue waits in BLOCK mode, which it does alone on one CPU.)
+ * Returns > 0 when there is work, 0 when the budget ran out or the
+ * engine failed (block in the engine).
+ */
+static int poll_busy(struct bb_queue *q)
+{
+	uint64_t budget = bb_spin_budget(&q->spin_io), end = 0;
+
+	for (uint32_t i = 0; budget; i++) {
+		int n = reap(q, false);
+
+		if (n > 0) {
+			bb_spin_result(&q->spin_io, true);
+			return n;
+		}
+		if (n < 0)
+			break; /* the blocking reap reports it */
+		if (pvio_ring_back_unconsumed(&q->ring) != 0 ||
+		    atomic_load_explicit(&q->stop, memory_order_relaxed))
+			return 1;
+		pvio_cpu_relax();
+		if ((i & 31) != 31)
+			continue;
+		if (!end)
+			end = pvio_now_ns() + budget;
+		else if (pvio_now_ns() >= end)
+			break;
+		sched_yield();
+	}
+	if (budget)
+		bb_spin_result(&q->spin_io, false);
+	return 0;
 }
 
 /* ---- the queue thread -------------------------------------------------------------- */
@@ -679,7 +748,8 @@ static void *queue_main(void *arg)
 		if (got)
 			continue;
 		if (q->inflight > 0) {
-			reap(q, true);
+			if (poll_busy(q) == 0)
+				reap(q, true);
 			submit_batch(q);
 			push_responses(q);
 			continue;
@@ -760,6 +830,18 @@ int bb_queue_connect(struct pvio_blkback *bb, struct bb_queue *q)
 			   bb->lim.max_indirect : PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST;
 	q->max_segs = max_segs;
 	q->wait_mode = bb->cfg.wait_mode_set ? bb->cfg.wait_mode : PVIO_EVTCHN_ADAPTIVE;
+	{
+		cpu_set_t set;
+
+		/* One CPU for everything: a spinning backend only keeps the
+		 * frontend (and io_uring's workers) from running. */
+		if (!bb->cfg.wait_mode_set && sched_getaffinity(0, sizeof(set), &set) == 0 &&
+		    CPU_COUNT(&set) == 1)
+			q->wait_mode = PVIO_EVTCHN_BLOCK;
+	}
+	q->spin_io.max_ns = q->wait_mode == PVIO_EVTCHN_ADAPTIVE ? BB_SPIN_NS : 0;
+	q->spin_io.cur_ns = q->spin_io.max_ns;
+	q->spin_ring = q->spin_io;
 	q->waiter = BB_NO_WAITER;
 
 	/* The ring. */

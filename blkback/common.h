@@ -36,6 +36,36 @@
 #define BB_DEFAULT_INDIRECT_SEGS 256u   /* Linux's MAX_INDIRECT_SEGMENTS */
 #define BB_DEFAULT_MAX_QUEUES 4u
 #define BB_MAX_QUEUES 16u
+/* Poll budget of a queue thread before it sleeps (ADAPTIVE): longer than
+ * the frontend's wake-up, as BF_DEFAULT_SPIN_NS and for the same reason. */
+#define BB_SPIN_NS 200000u
+
+/*
+ * An adaptive poll budget. A poll that finds work restores the full
+ * budget; one that runs out halves it, down to none (sleep at once), and
+ * then every 64th wait polls the full budget again to notice a peer that
+ * has become fast. On a quiet machine polls find the peer and the budget
+ * stays full; when the CPUs are shared (load, one CPU), a polling thread
+ * only keeps its peer from running, polls fail and the budget drops away.
+ */
+struct bb_spin {
+	uint32_t cur_ns, max_ns, probe;
+};
+
+static inline uint64_t bb_spin_budget(struct bb_spin *s)
+{
+	if (s->cur_ns)
+		return s->cur_ns;
+	return s->max_ns && (++s->probe & 63) == 0 ? s->max_ns : 0;
+}
+
+static inline void bb_spin_result(struct bb_spin *s, bool found)
+{
+	if (found)
+		s->cur_ns = s->max_ns;
+	else
+		s->cur_ns = s->cur_ns / 2 < 1000 ? 0 : s->cur_ns / 2;
+}
 
 /* Xen's VDISK_* bits of the "info" key (xen/io/blkif.h). */
 #define BB_VDISK_CDROM     0x1u
@@ -205,6 +235,8 @@ struct bb_queue {
 	uint32_t max_segs;
 	uint32_t waiter;                    /* evtchn waiter slot, or ~0 */
 	enum pvio_evtchn_wait_mode wait_mode;
+	struct bb_spin spin_io;             /* polling completions */
+	struct bb_spin spin_ring;           /* polling the ring when idle */
 	uint64_t tick;                      /* the cache's clock */
 	uint32_t win_lookups, win_misses;   /* grant policy window */
 	uint32_t probe;

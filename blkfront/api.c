@@ -25,7 +25,7 @@ static void config_defaults(struct pvio_blkfront_config *c,
 	if (c->max_indirect_segments > BF_MAX_IND_SEGS)
 		c->max_indirect_segments = BF_MAX_IND_SEGS;
 	if (c->spin_ns == 0)
-		c->spin_ns = PVIO_EVTCHN_DEFAULT_SPIN_NS;
+		c->spin_ns = BF_DEFAULT_SPIN_NS;
 	if (c->pool_pages == 0)
 		c->pool_pages = 1056;
 	if (c->timeout_ms == 0)
@@ -85,6 +85,7 @@ int pvio_blkfront_open(struct pvio_domain *d, const char *path,
 		return -ENOMEM;
 	bf->d = d;
 	config_defaults(&bf->cfg, cfg);
+	bf->spin_cur = bf->cfg.no_spin ? 0 : bf->cfg.spin_ns;
 	atomic_store(&bf->state, BF_CONNECTING);
 	err = bf_xenbus_attach(bf, path);
 	if (err) {

@@ -94,15 +94,6 @@ int bf_shadow_check(const struct bf_queue *q, const struct pvio_blkif_response *
 
 /* --------------------------------------------------------- pages, grants */
 
-static uint32_t pool_free_count(const struct bf_queue *q)
-{
-	uint32_t n = 0;
-
-	for (uint32_t i = q->page_free; i != BF_NONE; i = q->pages[i].next)
-		n++;
-	return n;
-}
-
 static int pool_get(struct bf_queue *q, uint32_t *out)
 {
 	struct pvio_domain *d = q->bf->d;
@@ -110,6 +101,7 @@ static int pool_get(struct bf_queue *q, uint32_t *out)
 	if (q->page_free != BF_NONE) {
 		*out = q->page_free;
 		q->page_free = q->pages[*out].next;
+		q->nr_page_free--;
 		return 0;
 	}
 	if (q->nr_pages >= q->pages_cap)
@@ -134,6 +126,7 @@ static void pool_put(struct bf_queue *q, uint32_t page)
 {
 	q->pages[page].next = q->page_free;
 	q->page_free = page;
+	q->nr_page_free++;
 }
 
 /* Grant a pool page: persistent ones once, others per request. */
@@ -398,7 +391,7 @@ static int issue_part(struct bf_queue *q, struct pvio_blkfront_req *req)
 			op = PVIO_BLKIF_OP_INDIRECT;
 		}
 		uint32_t need = (req->pvt.zc ? 0 : nsegs) + nr_ind;
-		if (need > pool_free_count(q) + (q->pages_cap - q->nr_pages))
+		if (need > q->nr_page_free + (q->pages_cap - q->nr_pages))
 			return -EAGAIN;
 	}
 
@@ -747,7 +740,7 @@ static int wait_until(struct pvio_blkfront *bf, bf_pred_fn pred, void *arg,
 	uint64_t start = now_ns(bf);
 	uint64_t deadline = timeout_ns == PVIO_BLKFRONT_FOREVER || start + timeout_ns < start ?
 			    UINT64_MAX : start + timeout_ns;
-	uint64_t spin = bf->cfg.no_spin ? 0 : bf->cfg.spin_ns;
+	uint64_t max_spin = bf->cfg.no_spin ? 0 : bf->cfg.spin_ns;
 
 	for (;;) {
 		uint32_t seq0 = atomic_load_explicit(&bf->seq, memory_order_seq_cst);
@@ -772,7 +765,17 @@ static int wait_until(struct pvio_blkfront *bf, bf_pred_fn pred, void *arg,
 			continue;
 		}
 
+		/*
+		 * The poll budget adapts: a poll that finds responses restores
+		 * it, one that runs out halves it, down to none (sleep at once;
+		 * every 64th wait polls in full to notice a fast backend again).
+		 * When the CPUs are shared, polling only keeps the backend from
+		 * running, so polls fail and the budget drops away.
+		 */
 		bool found = false;
+		uint64_t spin = bf->spin_cur;
+		if (!spin && max_spin && (++bf->spin_probe & 63) == 0)
+			spin = max_spin;
 		uint64_t spin_end = now + spin;
 		while (spin && !found && now_ns(bf) < spin_end && bf_alive(bf)) {
 			for (int k = 0; k < 64 && !found; k++) {
@@ -780,6 +783,9 @@ static int wait_until(struct pvio_blkfront *bf, bf_pred_fn pred, void *arg,
 				pvio_cpu_relax();
 			}
 		}
+		if (spin)
+			bf->spin_cur = found ? (uint32_t)max_spin :
+				       bf->spin_cur / 2 < 1000 ? 0 : bf->spin_cur / 2;
 		if (found) {
 			atomic_fetch_add_explicit(&bf->polls_hit, 1, memory_order_relaxed);
 		} else if (bf_alive(bf)) {
@@ -1192,6 +1198,7 @@ int bf_queue_data_alloc(struct bf_queue *q)
 	if (!q->pages)
 		return -ENOMEM;
 	q->page_free = BF_NONE;
+	q->nr_page_free = 0;
 	q->revoke_cap = q->nr_slots * (segs + bf->max_ind_pages) + q->pages_cap;
 	q->revoke = bf_alloc(d, (size_t)q->revoke_cap * sizeof(struct bf_revoke));
 	if (!q->revoke)

@@ -176,6 +176,8 @@ struct wl_job {
 	uint64_t rng;
 	uint32_t depth, inflight;
 	struct wl_slot *slots;
+	struct wl_slot **idle;  /* slots not in flight: a stack */
+	uint32_t nidle;
 };
 
 struct wl {
@@ -322,27 +324,25 @@ static void complete(struct wl *w, struct wl_slot *s, int res, uint64_t now)
 	if (st)
 		st->genf &= ~ST_BUSY;
 	s->busy = false;
+	s->job->idle[s->job->nidle++] = s;
 }
 
 /* Submit one request of job j; false if none could go (slot or device). */
 static bool submit_one(struct wl *w, struct wl_job *j)
 {
-	struct wl_slot *s = NULL;
+	struct wl_slot *s;
 	uint32_t bs = w->cfg->bs;
 
-	for (uint32_t i = 0; i < j->depth; i++)
-		if (!j->slots[i].busy) {
-			s = &j->slots[i];
-			break;
-		}
-	if (!s)
+	if (!j->nidle)
 		return false;
+	s = j->idle[j->nidle - 1];
 	s->block = pick_block(w, j);
 	bool write = pick_write(j, w->cfg->rw);
 	struct blk_state *st = w->st ? &w->st[s->block] : NULL;
 
 	if (st && (st->genf & ST_BUSY))
 		return false; /* every block of the job is busy (tiny region) */
+	j->nidle--;
 	memset(&s->req, 0, sizeof(s->req));
 	s->req.op = write ? PVIO_BLKFRONT_OP_WRITE : PVIO_BLKFRONT_OP_READ;
 	s->req.sector = s->block * bs / 512;
@@ -510,20 +510,23 @@ int blk_workload_run(struct pvio_blkfront *bf, const struct blk_workload_config 
 		job->rng = 0x9e3779b97f4a7c15ull * (j + 1) ^ (uint64_t)now_ns();
 		job->rng |= 1;
 		job->slots = calloc(job->depth, sizeof(*job->slots));
-		if (!job->slots) {
+		job->idle = calloc(job->depth, sizeof(*job->idle));
+		if (!job->slots || !job->idle) {
 			snprintf(msg, msg_size, "no memory");
 			rc = -ENOMEM;
 			goto out;
 		}
-		for (uint32_t i = 0; i < job->depth; i++)
+		for (uint32_t i = 0; i < job->depth; i++) {
 			job->slots[i].job = job;
+			job->idle[job->nidle++] = &job->slots[job->depth - 1 - i];
+		}
 	}
 	rc = buffers_alloc(w, msg, msg_size);
 	if (rc)
 		goto out;
 
 	uint64_t t_start = now_ns(), last_done = t_start;
-	uint64_t deadline = t_start + (uint64_t)cfg->runtime_s * 1000000000ull;
+	uint64_t deadline = t_start + (uint64_t)cfg->runtime_ms * 1000000ull;
 	uint64_t drain_deadline = 0, next_progress = t_start + 1000000000ull;
 	uint64_t p_ios = 0, p_bytes = 0, p_t = t_start;
 	bool submitting = true;
@@ -572,8 +575,10 @@ int blk_workload_run(struct pvio_blkfront *bf, const struct blk_workload_config 
 		buffers_free(w);
 	/* else: the backend may still write into them; leak on purpose. */
 out:
-	for (uint32_t j = 0; j < BLK_JOBS_MAX; j++)
+	for (uint32_t j = 0; j < BLK_JOBS_MAX; j++) {
 		free(w->jobs[j].slots);
+		free(w->jobs[j].idle);
+	}
 	free(w->st);
 	free(w);
 	return rc;
@@ -662,10 +667,10 @@ void blk_report_text(FILE *out, const char *cmd, const struct blk_workload_resul
 	figures(r, bb, &f);
 	fmt_bytes(bs, sizeof(bs), c->bs);
 	fmt_bytes(size, sizeof(size), c->size);
-	fprintf(out, "pvio %s: %s %s, iodepth %u, %u job%s, %u s over %s; "
+	fprintf(out, "pvio %s: %s %s, iodepth %u, %u job%s, %g s over %s; "
 		"%u queue%s, %u-page rings, %u-byte sectors, persistent grants %s%s%s\n",
 		cmd, blk_rw_name(c->rw), bs, c->iodepth, c->numjobs,
-		c->numjobs == 1 ? "" : "s", c->runtime_s, size, in->nr_queues,
+		c->numjobs == 1 ? "" : "s", c->runtime_ms / 1e3, size, in->nr_queues,
 		in->nr_queues == 1 ? "" : "s", in->ring_pages, in->sector_size,
 		in->persistent ? "on" : "off", engine ? ", engine " : "",
 		engine ? engine : "");
@@ -722,8 +727,9 @@ void blk_report_json(FILE *out, const char *cmd, const struct blk_workload_resul
 
 	figures(r, bb, &f);
 	fprintf(out, "{\"command\": \"%s\", \"rw\": \"%s\", \"bs\": %u, \"iodepth\": %u, "
-		"\"numjobs\": %u, \"runtime_s\": %u, \"size\": %" PRIu64 ", ",
-		cmd, blk_rw_name(c->rw), c->bs, c->iodepth, c->numjobs, c->runtime_s, c->size);
+		"\"numjobs\": %u, \"runtime_s\": %g, \"size\": %" PRIu64 ", ",
+		cmd, blk_rw_name(c->rw), c->bs, c->iodepth, c->numjobs, c->runtime_ms / 1e3,
+		c->size);
 	if (engine)
 		fprintf(out, "\"engine\": \"%s\", ", engine);
 	fprintf(out, "\"queues\": %u, \"ring_pages\": %u, \"sector_size\": %u, "
@@ -751,9 +757,11 @@ void blk_report_json(FILE *out, const char *cmd, const struct blk_workload_resul
 			"\"read_generation\": %u}, ", r->first_bad_offset,
 			r->first_bad_expect_gen, r->first_bad_read_gen);
 	fprintf(out, "\"kicks_per_req\": %.6f, \"front_kicks\": %" PRIu64 ", "
-		"\"front_wakeups\": %" PRIu64 ", \"front_persistent_hits\": %" PRIu64 ", "
+		"\"front_wakeups\": %" PRIu64 ", \"front_polls_hit\": %" PRIu64 ", "
+		"\"front_persistent_hits\": %" PRIu64 ", "
 		"\"bounced_bytes\": %" PRIu64 ", \"zero_copy_segments\": %" PRIu64,
-		f.kpr, f.front_kicks, r->front.wakeups, r->front.persistent_hits,
+		f.kpr, f.front_kicks, r->front.wakeups, r->front.polls_hit,
+		r->front.persistent_hits,
 		r->front.bounced_bytes, r->front.zero_copy_segments);
 	if (bb) {
 		fprintf(out, ", \"back_kicks\": %" PRIu64 ", \"back_wakeups\": %" PRIu64 ", "
@@ -806,7 +814,8 @@ const char blk_workload_help[] =
 	"                    queue (ring + event channel) and iodepth; one thread\n"
 	"                    drives them all\n"
 	"  --queues N        the same as --numjobs\n"
-	"  --runtime SECS    how long to submit, 1..86400 (default 5)\n"
+	"  --runtime TIME    how long to submit: seconds (1..86400, default 5),\n"
+	"                    or with a unit, as fio's: 30s, 500ms (from 100ms)\n"
 	"  --size SIZE       region used, from offset 0 (default: all the disk)\n"
 	"  --verify on|off   check every read (default on): writes stamp each\n"
 	"                    block with offset, generation and data whose checksum\n"
@@ -858,6 +867,27 @@ uint64_t blk_parse_size(const char *cmd, const char *flag, const char *value,
 	return v;
 }
 
+uint32_t blk_parse_runtime(const char *cmd, const char *value)
+{
+	char tmp[32];
+	size_t n = strlen(value);
+	uint64_t mult = 1000;
+
+	/* As fio: seconds, or with an "s" or "ms" suffix. */
+	if (n > 2 && n < sizeof(tmp) && !strcmp(value + n - 2, "ms")) {
+		n -= 2;
+		mult = 1;
+	} else if (n > 1 && n < sizeof(tmp) && value[n - 1] == 's') {
+		n -= 1;
+	}
+	if (n >= sizeof(tmp))
+		cli_usage_error(cmd, "--runtime: '%s' is not a duration", value);
+	memcpy(tmp, value, n);
+	tmp[n] = '\0';
+	return (uint32_t)(cli_parse_u64(cmd, "--runtime", tmp, mult == 1 ? 100 : 1,
+					mult == 1 ? 86400000 : 86400) * mult);
+}
+
 bool blk_parse_onoff(const char *cmd, const char *flag, const char *value)
 {
 	if (!strcmp(value, "on") || !strcmp(value, "1") || !strcmp(value, "yes"))
@@ -874,7 +904,7 @@ void blk_workload_defaults(struct blk_workload_config *c)
 	c->bs = 4096;
 	c->iodepth = 32;
 	c->numjobs = 1;
-	c->runtime_s = 5;
+	c->runtime_ms = 5000;
 	c->verify = true;
 }
 
@@ -904,17 +934,7 @@ bool blk_workload_flag(const char *cmd, struct blk_workload_config *c, int argc,
 	} else if ((v = cli_flag_value(cmd, "--queues", argc, argv, i))) {
 		c->numjobs = (uint32_t)cli_parse_u64(cmd, "--queues", v, 1, BLK_JOBS_MAX);
 	} else if ((v = cli_flag_value(cmd, "--runtime", argc, argv, i))) {
-		char tmp[32];
-		size_t n = strlen(v);
-
-		/* fio accepts a trailing 's' */
-		if (n > 1 && n < sizeof(tmp) && v[n - 1] == 's') {
-			memcpy(tmp, v, n - 1);
-			tmp[n - 1] = '\0';
-			c->runtime_s = (uint32_t)cli_parse_u64(cmd, "--runtime", tmp, 1, 86400);
-		} else {
-			c->runtime_s = (uint32_t)cli_parse_u64(cmd, "--runtime", v, 1, 86400);
-		}
+		c->runtime_ms = blk_parse_runtime(cmd, v);
 	} else if ((v = cli_flag_value(cmd, "--size", argc, argv, i))) {
 		c->size = blk_parse_size(cmd, "--size", v, 512, 1ull << 50);
 		if (c->size % 512)

@@ -47,7 +47,7 @@ struct blk_workload_config {
 	uint32_t bs;            /* bytes, multiple of 512; default 4096 */
 	uint32_t iodepth;       /* per job; default 32 */
 	uint32_t numjobs;       /* jobs = queues; default 1 */
-	uint32_t runtime_s;     /* default 5 */
+	uint32_t runtime_ms;    /* default 5000 */
 	uint64_t size;          /* region from offset 0; 0: the whole device */
 	bool verify;            /* default on */
 	bool fresh;             /* the image is new: unwritten blocks are zero */
@@ -128,6 +128,10 @@ uint64_t blk_parse_size(const char *cmd, const char *flag, const char *value,
 
 /* "on"/"off" (also 1/0, yes/no); anything else exits 2. */
 bool blk_parse_onoff(const char *cmd, const char *flag, const char *value);
+
+/* --runtime as fio writes it: "5" or "5s" (seconds, 1..86400) or "500ms"
+ * (100..86400000); returns milliseconds, exits 2 on anything else. */
+uint32_t blk_parse_runtime(const char *cmd, const char *value);
 
 /*
  * If argv[*i] is a workload flag (--rw --bs --iodepth --numjobs/--queues

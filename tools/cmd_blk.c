@@ -604,7 +604,7 @@ int cmd_blk(int argc, char **argv)
 		goto out;
 	}
 	rc = expect(r, r->front_st, "frontend", BLK_MSG_RESULT, res, sizeof(*res),
-		    (int)(r->o.wl.runtime_s * 1000u) + 60000);
+		    (int)r->o.wl.runtime_ms + 60000);
 	if (rc) {
 		status = rc;
 		goto out;

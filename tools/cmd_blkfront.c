@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +153,13 @@ int blkfront_side_run(const struct blkfront_side_opts *o)
 	fc.max_ring_pages = o->ring_pages ? o->ring_pages : 1;
 	fc.no_persistent = o->no_persistent;
 	fc.timeout_ms = o->wait_s * 1000;
+	{
+		cpu_set_t set;
+
+		/* Alone on one CPU with its backend: polling only delays it. */
+		fc.no_spin = sched_getaffinity(0, sizeof(set), &set) == 0 &&
+			     CPU_COUNT(&set) == 1;
+	}
 	rc = pvio_blkfront_open_devid(d, o->devid, &fc, &bf);
 	if (rc) {
 		side_fail(o, BLK_MSG_ERROR, "cannot connect vbd %u: %s", o->devid,

@@ -100,7 +100,7 @@ struct pvio_blkfront_config {
 	bool no_persistent;       /* do not offer persistent grants */
 	bool no_indirect;         /* never send indirect requests */
 	bool no_spin;             /* sleep at once instead of polling first */
-	uint32_t spin_ns;         /* poll budget before sleeping; 0: 50 us */
+	uint32_t spin_ns;         /* poll budget before sleeping; 0: 200 us */
 	uint32_t pool_pages;      /* bounce/persistent pages per queue; 0: 1056 */
 	int timeout_ms;           /* each handshake wait; 0: 10000; -1 forever */
 	uint32_t evtchn_waiter;   /* the domain's event channel waiter the
