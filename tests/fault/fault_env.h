@@ -36,14 +36,14 @@ struct env {
 
 static struct env *E;
 
-static void msleep(unsigned ms)
+static inline void msleep(unsigned ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
 }
 
-static void xs_connect(struct pvio_xs_host *h, struct pvio_xs *xs,
+static inline void xs_connect(struct pvio_xs_host *h, struct pvio_xs *xs,
 		       struct pvio_xs_event *ev, uint32_t nev)
 {
 	char path[128];
@@ -56,7 +56,7 @@ static void xs_connect(struct pvio_xs_host *h, struct pvio_xs *xs,
 
 /* hostd with nr_frames of machine memory; the driver domain with
  * be_pages and map_handles (0: default) grant mappings. */
-static void env_up(uint32_t nr_frames, uint32_t be_pages, uint32_t map_handles)
+static inline void env_up(uint32_t nr_frames, uint32_t be_pages, uint32_t map_handles)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	struct pvio_hostd_config hc = { 0 };
@@ -77,7 +77,7 @@ static void env_up(uint32_t nr_frames, uint32_t be_pages, uint32_t map_handles)
 	xs_connect(&e->ts_host, &e->ts, e->ts_ev, 8);
 }
 
-static void env_down(void)
+static inline void env_down(void)
 {
 	char path[128];
 
@@ -92,7 +92,7 @@ static void env_down(void)
 	E = NULL;
 }
 
-static struct pvio_domain *domain_new(const char *name, uint32_t pages)
+static inline struct pvio_domain *domain_new(const char *name, uint32_t pages)
 {
 	struct pvio_domain_config dc = { .name = name, .nr_pages = pages };
 	struct pvio_domain *d;

@@ -31,7 +31,7 @@ static struct {
 	uint64_t t0;
 } LOG = { .saved = -1 };
 
-static void log_begin(void)
+static inline void log_begin(void)
 {
 	int fd;
 
@@ -48,7 +48,7 @@ static void log_begin(void)
 
 /* Lines containing what; *secs (may be NULL) gets the whole seconds the
  * capture lasted, rounded up. */
-static unsigned log_end(const char *what, unsigned *secs)
+static inline unsigned log_end(const char *what, unsigned *secs)
 {
 	char line[512];
 	unsigned n = 0, total = 0;
@@ -83,7 +83,7 @@ static unsigned log_end(const char *what, unsigned *secs)
  * never torn down under live threads), so that cmocka can report and the
  * next case starts on a fresh machine.
  */
-static bool fault_case_unfinished(bool unfinished)
+static inline bool fault_case_unfinished(bool unfinished)
 {
 	char line[512];
 	FILE *f;
@@ -107,7 +107,7 @@ static bool fault_case_unfinished(bool unfinished)
 }
 
 /* A thread's CPU time in ns (0 if its clock cannot be read). */
-static uint64_t thread_cpu_ns(pthread_t t)
+static inline uint64_t thread_cpu_ns(pthread_t t)
 {
 	clockid_t c;
 	struct timespec ts;
