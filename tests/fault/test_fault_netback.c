@@ -162,6 +162,24 @@ static uint32_t mbuf_bytes(const struct rte_mbuf *m, uint8_t *buf, size_t size)
 	return n;
 }
 
+/* Send one frame of len bytes from f to v's wire and check it arrived
+ * whole; zero-copy packets are answered once the wire freed the mbuf. */
+static void tx_verified(struct fe *f, struct vif *v, const uint8_t *pkt, uint32_t len)
+{
+	uint8_t got[4096];
+	struct pvio_netif_tx_response rsp;
+	struct rte_mbuf *m;
+
+	(void)fe_tx(f, 0, pkt, len, len, 0, 0);
+	m = take(v->txr, WAIT_MS);
+	assert_non_null(m);
+	assert_int_equal(mbuf_bytes(m, got, sizeof(got)), len);
+	assert_memory_equal(got, pkt, len);
+	rte_pktmbuf_free(m);
+	fe_tx_rsps(f, 0, 1, &rsp);
+	assert_int_equal(rsp.status, PVIO_NETIF_RSP_OKAY);
+}
+
 /* ---- the good guest ---------------------------------------------------------- */
 
 struct good {
@@ -187,21 +205,11 @@ static struct good *good_up(void)
 static void good_round(struct good *g)
 {
 	uint8_t pkt[1200], got[4096];
-	struct pvio_netif_tx_response rsp;
-	struct rte_mbuf *m;
 	struct rxinfo in;
 	unsigned seed = g->rounds++;
 
 	eth_frame(pkt, sizeof(pkt), PEER, g->v->spec.mac, seed);
-	(void)fe_tx(&g->f, 0, pkt, sizeof(pkt), sizeof(pkt), 0, 0);
-	/* Zero copy: answered once the wire let go of the mbuf. */
-	m = take(g->v->txr, WAIT_MS);
-	assert_non_null(m);
-	assert_int_equal(mbuf_bytes(m, got, sizeof(got)), sizeof(pkt));
-	assert_memory_equal(got, pkt, sizeof(pkt));
-	rte_pktmbuf_free(m);
-	fe_tx_rsps(&g->f, 0, 1, &rsp);
-	assert_int_equal(rsp.status, PVIO_NETIF_RSP_OKAY);
+	tx_verified(&g->f, g->v, pkt, sizeof(pkt));
 
 	eth_frame(pkt, sizeof(pkt), g->v->spec.mac, PEER, seed + 1000);
 	fe_post_rx(&g->f, 0, 1);
@@ -377,21 +385,8 @@ static void bad_tx_and_rx_grants_and_shapes_are_refused_and_logged(void **s)
 	/* Nothing bad reached the wire. */
 	assert_int_equal(rte_ring_count(v->txr), 0);
 	/* And a good packet from the same guest still goes out. */
-	{
-		struct pvio_netif_tx_response rsp;
-		struct rte_mbuf *m;
-		uint8_t got[256];
-
-		eth_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 9);
-		(void)fe_tx(&f, 0, pkt, sizeof(pkt), sizeof(pkt), 0, 0);
-		m = take(v->txr, WAIT_MS);
-		assert_non_null(m);
-		assert_int_equal(mbuf_bytes(m, got, sizeof(got)), sizeof(pkt));
-		assert_memory_equal(got, pkt, sizeof(pkt));
-		rte_pktmbuf_free(m);
-		fe_tx_rsps(&f, 0, 1, &rsp);
-		assert_int_equal(rsp.status, PVIO_NETIF_RSP_OKAY);
-	}
+	eth_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 9);
+	tx_verified(&f, v, pkt, sizeof(pkt));
 	fe_close(&f);
 	pvio_domain_disconnect(d);
 	vif_free(v);
@@ -642,18 +637,10 @@ static void event_storm_on_a_vif_is_rate_limited(void **s)
 	assert_false(st1.broken);
 	/* The stormer's vif still carries its traffic afterwards. */
 	{
-		uint8_t pkt[300], got[512];
-		struct pvio_netif_tx_response rsp;
-		struct rte_mbuf *m;
+		uint8_t pkt[300];
 
 		eth_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 2);
-		(void)fe_tx(&f, 0, pkt, sizeof(pkt), sizeof(pkt), 0, 0);
-		m = take(v->txr, WAIT_MS);
-		assert_non_null(m);
-		assert_int_equal(mbuf_bytes(m, got, sizeof(got)), sizeof(pkt));
-		rte_pktmbuf_free(m);
-		fe_tx_rsps(&f, 0, 1, &rsp);
-		assert_int_equal(rsp.status, PVIO_NETIF_RSP_OKAY);
+		tx_verified(&f, v, pkt, sizeof(pkt));
 	}
 	fe_close(&f);
 	pvio_domain_disconnect(d);
