@@ -567,6 +567,88 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 	good_down(g);
 }
 
+/*
+ * The driver domain's grant mappings run out: tx packets that netback
+ * would map (zero copy) are answered with an error at once, small ones
+ * it copies (no mapping needed) still go out, rx packets (the guest's
+ * buffer must be mapped for a copy from port memory) are dropped with an
+ * error response; nothing stalls, no vif breaks, and all serves again
+ * once mappings are free.
+ */
+static void grant_mappings_exhausted_give_errors_not_stalls(void **s)
+{
+	struct good *g = good_up();
+	uint32_t *handles = calloc(100000, sizeof(*handles));
+	uint32_t nh = 0;
+	uint8_t big[1400], small[100];
+	uint64_t t0;
+
+	(void)s;
+	assert_non_null(handles);
+	for (;;) {
+		void *va;
+		int rc = pvio_gnt_map_one(E->be->gnt_back, g->d->domid, g->f.data_ref[NDATA - 1],
+					  PVIO_GNTMAP_readonly, &va, &handles[nh]);
+
+		if (rc != PVIO_GNTST_okay) {
+			assert_int_equal(rc, PVIO_GNTST_no_space);
+			break;
+		}
+		assert_true(++nh < 100000);
+	}
+	print_message("exhaustion: %u mapping handles taken\n", nh);
+	log_begin();
+	t0 = pvio_now_ns();
+	eth_frame(big, sizeof(big), PEER, g->v->spec.mac, 1);
+	eth_frame(small, sizeof(small), PEER, g->v->spec.mac, 2);
+	for (int i = 0; i < 20; i++) {
+		struct pvio_netif_tx_response rsp;
+
+		(void)fe_tx(&g->f, 0, big, sizeof(big), sizeof(big), 0, 0);
+		fe_tx_rsps(&g->f, 0, 1, &rsp);
+		assert_int_equal(rsp.status, PVIO_NETIF_RSP_ERROR);
+		tx_verified(&g->f, g->v, small, sizeof(small));
+		{
+			/* rx from port memory maps the guest's buffer: it
+			 * cannot, so the packet is dropped with an error
+			 * response (the buffer comes back), not held. */
+			uint8_t in[1400];
+			struct pvio_netif_rx_response rr;
+
+			eth_frame(in, sizeof(in), g->v->spec.mac, PEER, (unsigned)i);
+			fe_post_rx(&g->f, 0, 1);
+			inject(g->v->rxr, in, sizeof(in));
+			rr = fe_rx_rsp(&g->f, 0);
+			assert_true(rr.status < 0);
+		}
+	}
+	assert_true(pvio_now_ns() - t0 < 20ull * WAIT_MS * 1000000ull);
+	(void)log_end("refused", NULL);
+	assert_int_equal(stats(g->v).tx_err_grant, 20);
+	assert_int_equal(stats(g->v).rx_err_grant, 20);
+	assert_false(stats(g->v).broken);
+	for (uint32_t i = 0; i < nh; i++)
+		assert_int_equal(pvio_gnt_unmap_one(E->be->gnt_back, handles[i]), PVIO_GNTST_okay);
+	free(handles);
+	tx_verified(&g->f, g->v, big, sizeof(big));
+	{
+		uint8_t in[1400], got[4096];
+		struct rxinfo ri;
+
+		eth_frame(in, sizeof(in), g->v->spec.mac, PEER, 77);
+		fe_post_rx(&g->f, 0, 1);
+		inject(g->v->rxr, in, sizeof(in));
+		ri = fe_rx_pkt(&g->f, 0, got, sizeof(got));
+		assert_int_equal(ri.len, sizeof(in));
+		assert_memory_equal(got, in, sizeof(in));
+	}
+	/* good_down() counts this guest's errors: these 20 were the test's. */
+	fe_close(&g->f);
+	pvio_domain_disconnect(g->d);
+	vif_free(g->v);
+	free(g);
+}
+
 struct stormer {
 	struct pvio_domain *d;
 	uint32_t port;
@@ -664,6 +746,7 @@ int main(void)
 		cmocka_unit_test_teardown(bad_tx_and_rx_grants_and_shapes_are_refused_and_logged, case_teardown),
 		cmocka_unit_test_teardown(tx_or_rx_indices_out_of_range_disable_only_that_vif, case_teardown),
 		cmocka_unit_test_teardown(tx_slots_rewritten_while_read_send_one_consistent_copy, case_teardown),
+		cmocka_unit_test_teardown(grant_mappings_exhausted_give_errors_not_stalls, case_teardown),
 		cmocka_unit_test_teardown(event_storm_on_a_vif_is_rate_limited, case_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, setup, teardown);
