@@ -258,6 +258,11 @@ static int connect(struct pvio_blkback *bb)
 		rc = read_queue_keys(bb, &q[i], sub, (uint32_t)order, ordered);
 		if (rc) {
 			free(q);
+			/* The read was fatal already (xenbus): mirror the
+			 * state it left and log, as fatal() does. */
+			atomic_store(&bb->state, (uint32_t)bb->xdev.state);
+			bb_log(bb, "blkback %u/%u: ring-ref or event-channel missing or "
+			       "garbage (%d)", bb->cfg.fe, bb->devid, rc);
 			return rc;
 		}
 	}
