@@ -98,6 +98,18 @@ struct fdev {
 	uint64_t next_id;
 };
 
+/* A hostile handshake: called after the keys are written, before
+ * Initialised, to overwrite some (NULL: none). */
+static void (*fe_lie)(struct fdev *f);
+
+static void fe_key(struct fdev *f, const char *key, const char *v)
+{
+	char path[PVIO_XENBUS_PATH_MAX + 64];
+
+	assert_int_equal(pvio_xs_join(path, sizeof(path), f->x.nodename, key), 0);
+	assert_int_equal(pvio_xs_write(f->d->xs, 0, path, v), 0);
+}
+
 static int fe_connect(struct fdev *f, struct pvio_domain *d, uint32_t devid, bool persistent)
 {
 	enum pvio_xenbus_state st;
@@ -125,6 +137,8 @@ static int fe_connect(struct fdev *f, struct pvio_domain *d, uint32_t devid, boo
 	assert_int_equal(pvio_domain_page_alloc(d, NDATA, &f->data_pfn), 0);
 	for (uint32_t k = 0; k < NDATA; k++)
 		assert_int_equal(pvio_gnt_grant(d->gnt, 0, f->data_pfn + k, false, &f->ref[k]), 0);
+	if (fe_lie)
+		fe_lie(f);
 	assert_int_equal(pvio_xenbus_switch_state(&f->x, PVIO_XENBUS_INITIALISED), 0);
 	return pvio_xenbus_wait_otherend(&f->x, BIT(CONNECTED), WAIT_MS, &st);
 }
@@ -443,6 +457,78 @@ static void a_full_ring_is_served_not_refused(void **s)
 	assert_false(bstats(e.b).broken);
 	good_progress(g, 3);
 	evil_down(&e);
+	good_stop(g);
+}
+
+/* ---- a hostile handshake ---------------------------------------------------- */
+
+static void lie_ring_ref_never_granted(struct fdev *f) { fe_key(f, "ring-ref", "4000"); }
+static void lie_ring_ref_garbage(struct fdev *f) { fe_key(f, "ring-ref", "12abc"); }
+static void lie_ring_ref_read_only(struct fdev *f)
+{
+	pvio_grant_ref_t ro;
+	char v[16];
+
+	assert_int_equal(pvio_gnt_grant(f->d->gnt, 0, f->ring_pfn, true, &ro), 0);
+	snprintf(v, sizeof(v), "%u", ro);
+	fe_key(f, "ring-ref", v);
+}
+static void lie_port_unbound(struct fdev *f) { fe_key(f, "event-channel", "1000"); }
+static void lie_port_huge(struct fdev *f) { fe_key(f, "event-channel", "4294967295"); }
+static void lie_order_huge(struct fdev *f) { fe_key(f, "ring-page-order", "99"); }
+static void lie_queues_zero(struct fdev *f) { fe_key(f, "multi-queue-num-queues", "0"); }
+static void lie_queues_many(struct fdev *f) { fe_key(f, "multi-queue-num-queues", "100000"); }
+static void lie_protocol(struct fdev *f) { fe_key(f, "protocol", "x86_32-abi\nevil"); }
+
+/*
+ * Keys a frontend must get right, got wrong: that device fails its
+ * connect (Closed, an error node saying why, logged), the driver domain
+ * maps nothing for it, and the good guest never notices.
+ */
+static void hostile_handshake_values_fail_only_that_device(void **s)
+{
+	static void (*const lies[])(struct fdev *) = {
+		lie_ring_ref_never_granted, lie_ring_ref_garbage, lie_ring_ref_read_only,
+		lie_port_unbound, lie_port_huge, lie_order_huge, lie_queues_zero,
+		lie_queues_many, lie_protocol,
+	};
+	struct good *g = good_start();
+	uint32_t mapped0;
+
+	(void)s;
+	good_progress(g, 2);
+	mapped0 = pvio_gnt_nr_mapped(E->be->gnt_back);
+	for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
+		struct evil e;
+		char path[PVIO_XENBUS_PATH_MAX + 16], msg[256];
+		struct pvio_blkback_stats st;
+
+		e.d = domain_new("liar", 256);
+		e.b = bdev_new(e.d->domid, 0);
+		fe_lie = lies[i];
+		assert_int_not_equal(fe_connect(&e.f, e.d, e.b->spec.devid, false), 0);
+		fe_lie = NULL;
+		/* xenbus_dev_fatal: Closing, Closed once the frontend is */
+		for (int k = 0; k < WAIT_MS; k++) {
+			uint32_t state = bstats(e.b).state;
+
+			if (state == PVIO_XENBUS_CLOSING || state == PVIO_XENBUS_CLOSED)
+				break;
+			msleep(1);
+		}
+		st = bstats(e.b);
+		if (st.state != PVIO_XENBUS_CLOSING && st.state != PVIO_XENBUS_CLOSED)
+			fail_msg("lie %zu: backend state %u", i, st.state);
+		snprintf(path, sizeof(path), "%s/error", e.f.x.otherend);
+		assert_int_equal(pvio_xs_read(&E->ts, 0, path, msg, sizeof(msg), NULL), 0);
+		print_message("hostile handshake %zu: %s\n", i, msg);
+		assert_int_equal(st.nr_queues, 0);
+		good_progress(g, 2);
+		evil_down(&e);
+		/* nothing of the liar's stays mapped (the good guest's
+		 * cache may have grown meanwhile, by its 8 refs at most) */
+		assert_true(pvio_gnt_nr_mapped(E->be->gnt_back) <= mapped0 + 8);
+	}
 	good_stop(g);
 }
 
@@ -957,6 +1043,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(ring_indices_far_ahead_backwards_or_wrapped_break_only_that_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_full_ring_is_served_not_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(hostile_handshake_values_fail_only_that_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(slots_rewritten_while_read_get_one_consistent_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_grant_refs_get_errors_and_are_logged_within_the_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(grant_revoked_mid_request_fails_or_completes_cleanly, setup, teardown),

@@ -439,6 +439,66 @@ static void tx_or_rx_indices_out_of_range_disable_only_that_vif(void **s)
 }
 
 /*
+ * A frontend whose ring refs or event channel are garbage: that vif fails
+ * its connect (Closed, an error node, logged) at once rather than sitting
+ * in InitWait, and the good guest never notices.
+ */
+static void garbage_handshake_keys_fail_only_that_vif(void **s)
+{
+	static const char *const lies[][2] = {
+		{ "tx-ring-ref", "12abc" }, { "rx-ring-ref", "" },
+		{ "event-channel", "99999999999" }, { "tx-ring-ref", "4000" },
+	};
+	struct good *g = good_up();
+	unsigned n;
+
+	(void)s;
+	log_begin();
+	for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
+		struct pvio_domain *d = domain_new("liar");
+		char mac[18];
+		struct vif *v;
+		struct pvio_xenbus_device x;
+		enum pvio_xenbus_state st;
+		char path[PVIO_XENBUS_PATH_MAX + 32], msg[256];
+		uint32_t pfn, port;
+		pvio_grant_ref_t ref;
+		static const char *const keys[] = { "tx-ring-ref", "rx-ring-ref", "event-channel" };
+
+		snprintf(mac, sizeof(mac), "00:16:3e:00:01:%02x", (unsigned)i);
+		v = vif_new(d->domid, mac, NULL);
+		assert_int_equal(pvio_xenbus_frontend_attach(&x, d->xs, "vif", d->domid, 0), 0);
+		assert_int_equal(pvio_xenbus_wait_otherend(&x, BIT(INIT_WAIT), WAIT_MS, &st), 0);
+		assert_int_equal(pvio_domain_page_alloc(d, 1, &pfn), 0);
+		assert_int_equal(pvio_gnt_grant(d->gnt, 0, pfn, false, &ref), 0);
+		assert_int_equal(pvio_evtchn_alloc_unbound(d->evtchn, 0, &port), 0);
+		for (int k = 0; k < 3; k++) {
+			char val[16];
+
+			snprintf(val, sizeof(val), "%u", k == 2 ? port : ref);
+			if (!strcmp(keys[k], lies[i][0]))
+				snprintf(val, sizeof(val), "%s", lies[i][1]);
+			assert_int_equal(pvio_xs_join(path, sizeof(path), x.nodename, keys[k]), 0);
+			assert_int_equal(pvio_xs_write(d->xs, 0, path, val), 0);
+		}
+		assert_int_equal(pvio_xs_join(path, sizeof(path), x.nodename, "request-rx-copy"), 0);
+		assert_int_equal(pvio_xs_write(d->xs, 0, path, "1"), 0);
+		assert_int_equal(pvio_xenbus_switch_state(&x, PVIO_XENBUS_CONNECTED), 0);
+		assert_int_equal(pvio_netback_wait_state(v->nb, PVIO_XENBUS_CLOSED, WAIT_MS), 0);
+		snprintf(path, sizeof(path), "%s/error", x.otherend);
+		assert_int_equal(pvio_xs_read(&E->ts, 0, path, msg, sizeof(msg), NULL), 0);
+		assert_int_equal(stats(v).nr_queues, 0);
+		good_round(g);
+		(void)pvio_xenbus_detach(&x);
+		pvio_domain_disconnect(d);
+		vif_free(v);
+	}
+	n = log_end("netback", NULL);
+	assert_true(n >= 4);
+	good_down(g);
+}
+
+/*
  * A thread rewrites the offset and size of every tx slot while netback
  * reads them (they do not overlap the 4-byte responses written back into
  * the same slots). Valid values: offset 0 or 100, size 200, 1200 or
@@ -745,6 +805,7 @@ int main(void)
 		cmocka_unit_test_teardown(guest_posting_no_rx_buffers_is_capped_and_dropped, case_teardown),
 		cmocka_unit_test_teardown(bad_tx_and_rx_grants_and_shapes_are_refused_and_logged, case_teardown),
 		cmocka_unit_test_teardown(tx_or_rx_indices_out_of_range_disable_only_that_vif, case_teardown),
+		cmocka_unit_test_teardown(garbage_handshake_keys_fail_only_that_vif, case_teardown),
 		cmocka_unit_test_teardown(tx_slots_rewritten_while_read_send_one_consistent_copy, case_teardown),
 		cmocka_unit_test_teardown(grant_mappings_exhausted_give_errors_not_stalls, case_teardown),
 		cmocka_unit_test_teardown(event_storm_on_a_vif_is_rate_limited, case_teardown),
