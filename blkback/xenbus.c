@@ -234,6 +234,12 @@ static int connect(struct pvio_blkback *bb)
 	if (rc == 0 && strcmp(proto, NATIVE_PROTOCOL) != 0) {
 		char msg[96];
 
+		/* The frontend's string goes to the log and the error node:
+		 * printable ASCII only, no injected lines or escapes. */
+		for (char *c = proto; *c; c++)
+			if (*c < 0x20 || *c > 0x7e)
+				*c = '?';
+
 		snprintf(msg, sizeof(msg), "protocol \"%s\" not supported (only "
 			 NATIVE_PROTOCOL ")", proto);
 		return fatal(bb, -ENOSYS, msg);
