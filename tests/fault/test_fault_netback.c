@@ -709,6 +709,78 @@ static void grant_mappings_exhausted_give_errors_not_stalls(void **s)
 	free(g);
 }
 
+/*
+ * The guest revokes a tx packet's grant right after posting it: either
+ * the revoke wins (the packet is refused) or netback does (the page is
+ * mapped: the revoke says -EBUSY until the wire let go of the frame,
+ * which then is the guest's bytes). Never a hang, never a stale mapping.
+ */
+static void tx_grant_revoked_mid_packet_fails_or_completes_cleanly(void **s)
+{
+	struct good *g = good_up();
+	struct pvio_domain *d = domain_new("revoker");
+	struct vif *v = vif_new(d->domid, "00:16:3e:00:00:08", NULL);
+	struct fe f;
+	struct fe_opts o = { 0 };
+	unsigned ok = 0, refused = 0, busy = 0;
+
+	(void)s;
+	assert_int_equal(fe_connect(&f, d, 0, &o), 0);
+	log_begin();
+	for (int i = 0; i < 100; i++) {
+		uint32_t k = (uint32_t)i % 8;
+		uint8_t *page = pvio_domain_page(d, f.data_pfn + k), got[2048];
+		struct pvio_netif_tx_request r = { .gref = f.data_ref[k], .id = f.next_id++,
+						   .size = 1400 };
+		struct pvio_netif_tx_response rsp;
+		struct rte_mbuf *m = NULL;
+		uint64_t end = pvio_now_ns() + (uint64_t)WAIT_MS * 1000000u;
+		int rc;
+
+		eth_frame(page, 1400, PEER, v->spec.mac, (unsigned)i);
+		fe_put_raw(&f, 0, &r, 1);
+		rc = pvio_gnt_revoke(d->gnt, f.data_ref[k]);
+		if (rc == -EBUSY)
+			busy++;
+		else
+			assert_int_equal(rc, 0);
+		for (;;) { /* the frame (if sent) must go before its answer */
+			if (!m && (m = take(v->txr, 0)) != NULL) {
+				assert_int_equal(mbuf_bytes(m, got, sizeof(got)), 1400);
+				assert_memory_equal(got, page, 1400);
+				rte_pktmbuf_free(m);
+			}
+			if (fe_try_tx_rsp(&f, 0, &rsp) == 1)
+				break;
+			assert_true(pvio_now_ns() < end);
+			msleep(1);
+		}
+		assert_int_equal(rsp.id, r.id);
+		if (rsp.status == PVIO_NETIF_RSP_OKAY)
+			ok++;
+		else
+			refused++;
+		while (rc == -EBUSY && pvio_now_ns() < end)
+			if ((rc = pvio_gnt_revoke(d->gnt, f.data_ref[k])) == -EBUSY)
+				msleep(1);
+		assert_int_equal(rc, 0);
+		/* read-only, as fe_connect grants tx pages */
+		assert_int_equal(pvio_gnt_grant(d->gnt, 0, f.data_pfn + k, true, &f.data_ref[k]), 0);
+		if (i % 20 == 0)
+			good_round(g);
+	}
+	(void)log_end("refused", NULL);
+	print_message("tx revoke mid-packet: %u sent, %u refused, %u revokes found the page "
+		      "mapped\n", ok, refused, busy);
+	assert_int_equal(ok + refused, 100);
+	assert_int_equal(stats(v).tx_err_grant, refused);
+	assert_false(stats(v).broken);
+	fe_close(&f);
+	pvio_domain_disconnect(d);
+	vif_free(v);
+	good_down(g);
+}
+
 struct stormer {
 	struct pvio_domain *d;
 	uint32_t port;
@@ -807,6 +879,7 @@ int main(void)
 		cmocka_unit_test_teardown(tx_or_rx_indices_out_of_range_disable_only_that_vif, case_teardown),
 		cmocka_unit_test_teardown(garbage_handshake_keys_fail_only_that_vif, case_teardown),
 		cmocka_unit_test_teardown(tx_slots_rewritten_while_read_send_one_consistent_copy, case_teardown),
+		cmocka_unit_test_teardown(tx_grant_revoked_mid_packet_fails_or_completes_cleanly, case_teardown),
 		cmocka_unit_test_teardown(grant_mappings_exhausted_give_errors_not_stalls, case_teardown),
 		cmocka_unit_test_teardown(event_storm_on_a_vif_is_rate_limited, case_teardown),
 	};
