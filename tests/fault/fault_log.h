@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What every malicious-peer test uses: a capture of the backends' log
- * lines (stderr) to count them, and CPU clocks. Static functions: each
+ * lines (stderr) to count them, CPU clocks, and a way to use up the
+ * driver domain's grant mappings. Static functions: each
  * test program includes it once, after <cmocka.h>.
  */
 #ifndef FAULT_LOG_H
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvio/grant.h>
 #include <pvio/host.h>
 
 /* ---- the backends' log lines ----------------------------------------------- */
@@ -115,6 +117,41 @@ static inline uint64_t thread_cpu_ns(pthread_t t)
 	if (pthread_getcpuclockid(t, &c) || clock_gettime(c, &ts))
 		return 0;
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Take every free mapping handle of gnt (a driver domain's) by mapping
+ * dom's grant ref over and over, read-only. Returns how many were taken
+ * (their handles in a malloc'd *handles); maptrack_release() gives them
+ * back.
+ */
+static inline uint32_t maptrack_fill(struct pvio_gnt_back *gnt, pvio_domid_t dom,
+				     pvio_grant_ref_t ref, uint32_t **handles)
+{
+	const uint32_t max = 1u << 20;
+	uint32_t *h = calloc(max, sizeof(*h)), n = 0;
+
+	assert_non_null(h);
+	for (;;) {
+		void *va;
+		int rc = pvio_gnt_map_one(gnt, dom, ref, PVIO_GNTMAP_readonly, &va, &h[n]);
+
+		if (rc != PVIO_GNTST_okay) {
+			assert_int_equal(rc, PVIO_GNTST_no_space);
+			break;
+		}
+		assert_true(++n < max);
+	}
+	print_message("exhaustion: %u mapping handles taken\n", n);
+	*handles = h;
+	return n;
+}
+
+static inline void maptrack_release(struct pvio_gnt_back *gnt, uint32_t *handles, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(pvio_gnt_unmap_one(gnt, handles[i]), PVIO_GNTST_okay);
+	free(handles);
 }
 
 #endif /* FAULT_LOG_H */

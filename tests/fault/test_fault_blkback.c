@@ -802,30 +802,18 @@ static void grant_mappings_exhausted_give_errors_not_stalls(void **s)
 	struct evil e;
 	struct pvio_blkif_request r;
 	struct pvio_blkback_stats st;
-	uint32_t *handles = calloc(100000, sizeof(*handles));
+	uint32_t *handles = NULL;
 	uint32_t nh = 0;
 	uint64_t t0;
 
 	(void)s;
-	assert_non_null(handles);
 	evil_up(&e, "hog", 0, false);
 	/* Let the good guest settle, then take every free mapping handle of
 	 * the driver domain (mapping the hog's page over and over). */
 	good_progress(g, 2);
 	atomic_store(&g->stop, true);
 	pthread_join(g->t, NULL);
-	for (;;) {
-		void *va;
-		int rc = pvio_gnt_map_one(E->be->gnt_back, e.d->domid, e.f.ref[10],
-					  PVIO_GNTMAP_readonly, &va, &handles[nh]);
-
-		if (rc != PVIO_GNTST_okay) {
-			assert_int_equal(rc, PVIO_GNTST_no_space);
-			break;
-		}
-		assert_true(++nh < 100000);
-	}
-	print_message("exhaustion: %u mapping handles taken\n", nh);
+	nh = maptrack_fill(E->be->gnt_back, e.d->domid, e.f.ref[10], &handles);
 	log_begin();
 	t0 = pvio_now_ns();
 	for (int i = 0; i < 50; i++) {
@@ -842,9 +830,7 @@ static void grant_mappings_exhausted_give_errors_not_stalls(void **s)
 	assert_int_equal(st.err_grant, 50);
 	assert_false(bstats(g->b).broken);
 	/* Give them back: both devices serve again. */
-	for (uint32_t i = 0; i < nh; i++)
-		assert_int_equal(pvio_gnt_unmap_one(E->be->gnt_back, handles[i]), PVIO_GNTST_okay);
-	free(handles);
+	maptrack_release(E->be->gnt_back, handles, nh);
 	r = rw(&e.f, PVIO_BLKIF_OP_READ, 0, 0, 1);
 	assert_int_equal(fe_do(&e.f, &r), PVIO_BLKIF_RSP_OKAY);
 	/* The good guest's counters now hold 50 grant errors of its own

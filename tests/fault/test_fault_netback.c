@@ -638,25 +638,13 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 static void grant_mappings_exhausted_give_errors_not_stalls(void **s)
 {
 	struct good *g = good_up();
-	uint32_t *handles = calloc(100000, sizeof(*handles));
+	uint32_t *handles = NULL;
 	uint32_t nh = 0;
 	uint8_t big[1400], small[100];
 	uint64_t t0;
 
 	(void)s;
-	assert_non_null(handles);
-	for (;;) {
-		void *va;
-		int rc = pvio_gnt_map_one(E->be->gnt_back, g->d->domid, g->f.data_ref[NDATA - 1],
-					  PVIO_GNTMAP_readonly, &va, &handles[nh]);
-
-		if (rc != PVIO_GNTST_okay) {
-			assert_int_equal(rc, PVIO_GNTST_no_space);
-			break;
-		}
-		assert_true(++nh < 100000);
-	}
-	print_message("exhaustion: %u mapping handles taken\n", nh);
+	nh = maptrack_fill(E->be->gnt_back, g->d->domid, g->f.data_ref[NDATA - 1], &handles);
 	log_begin();
 	t0 = pvio_now_ns();
 	eth_frame(big, sizeof(big), PEER, g->v->spec.mac, 1);
@@ -687,9 +675,7 @@ static void grant_mappings_exhausted_give_errors_not_stalls(void **s)
 	assert_int_equal(stats(g->v).tx_err_grant, 20);
 	assert_int_equal(stats(g->v).rx_err_grant, 20);
 	assert_false(stats(g->v).broken);
-	for (uint32_t i = 0; i < nh; i++)
-		assert_int_equal(pvio_gnt_unmap_one(E->be->gnt_back, handles[i]), PVIO_GNTST_okay);
-	free(handles);
+	maptrack_release(E->be->gnt_back, handles, nh);
 	tx_verified(&g->f, g->v, big, sizeof(big));
 	{
 		uint8_t in[1400], got[4096];
