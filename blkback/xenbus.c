@@ -274,8 +274,6 @@ static int connect(struct pvio_blkback *bb)
 	}
 
 	bb->lim = bb->offer;
-	bb->persistent = persistent;
-	bb->ring_pages = 1u << order;
 	atomic_store(&bb->broken, false);
 	atomic_store(&bb->fatal_done, false);
 	for (uint32_t i = 0; i < nq; i++) {
@@ -290,9 +288,11 @@ static int connect(struct pvio_blkback *bb)
 			return fatal(bb, rc, msg);
 		}
 	}
-	pthread_mutex_lock(&bb->lock);
+	pthread_mutex_lock(&bb->lock); /* stats() reads these under it */
 	bb->q = q;
 	bb->nr_q = (uint32_t)nq;
+	bb->persistent = persistent;
+	bb->ring_pages = 1u << order;
 	pthread_mutex_unlock(&bb->lock);
 
 	rc = pvio_xs_transact(bb->cfg.xs, write_disk_info, bb, 0);
