@@ -118,7 +118,14 @@ static void push_responses(struct bb_queue *q)
 	}
 }
 
-static void count_verdict(struct bb_queue *q, enum bb_verdict v)
+/* A refused request: logged (rate-limited) with the reason. */
+static void log_refused(struct bb_queue *q, uint64_t id, const char *why)
+{
+	bb_log(q->bb, "blkback %u/%u queue %u: request %llu refused (%s)",
+	       q->bb->cfg.fe, q->bb->devid, q->idx, (unsigned long long)id, why);
+}
+
+static void count_verdict(struct bb_queue *q, enum bb_verdict v, uint64_t id)
 {
 	static const enum bb_ctr map[] = {
 		[BB_BAD_OP] = C_ERR_OP,
@@ -129,8 +136,19 @@ static void count_verdict(struct bb_queue *q, enum bb_verdict v)
 		[BB_UNSUPPORTED] = C_ERR_UNSUPPORTED,
 	};
 
+	static const char *const why[] = {
+		[BB_BAD_OP] = "bad operation",
+		[BB_BAD_SEGMENTS] = "bad segment count",
+		[BB_BAD_SECT] = "bad sector in a segment",
+		[BB_BAD_RANGE] = "beyond the disk",
+		[BB_READONLY] = "read-only disk",
+		[BB_UNSUPPORTED] = "feature not offered",
+	};
+
 	if (v != BB_OK)
 		bb_count(&q->cnt, map[v], 1);
+	if (v != BB_OK && v != BB_UNSUPPORTED)
+		log_refused(q, id, why[v]);
 }
 
 /* ---- grants -------------------------------------------------------------------- */
@@ -391,6 +409,7 @@ static void handle_request(struct bb_queue *q, const struct pvio_blkif_request *
 		if (indirect_copy_out(q, &req)) {
 			pend_put(q, p);
 			bb_count(&q->cnt, C_ERR_GRANT, 1);
+			log_refused(q, req.id, "an indirect page's grant did not map");
 			respond(q, req.id, rsp_op, PVIO_BLKIF_RSP_ERROR);
 			return;
 		}
@@ -404,6 +423,7 @@ static void handle_request(struct bb_queue *q, const struct pvio_blkif_request *
 	if (pages_map(q, p, segs, req.nr_segs, req.kind == BB_KIND_READ)) {
 		pend_put(q, p);
 		bb_count(&q->cnt, C_ERR_GRANT, 1);
+		log_refused(q, req.id, "a data page's grant did not map");
 		respond(q, req.id, rsp_op, PVIO_BLKIF_RSP_ERROR);
 		return;
 	}
@@ -420,7 +440,7 @@ queue:
 	batch_add(q, p);
 	return;
 refuse:
-	count_verdict(q, v);
+	count_verdict(q, v, req.id);
 	respond(q, req.id, rsp_op, bb_verdict_status(v));
 }
 
@@ -597,8 +617,9 @@ static void waiter_put(const struct pvio_evtchn *h, uint32_t w)
 	pthread_mutex_unlock(&waiter_lock);
 }
 
-/* Wait for this queue's event (or ~50 ms, to notice a stop). */
-static void wait_event(struct bb_queue *q)
+/* Wait for this queue's event (or ~50 ms, to notice a stop).
+ * Returns whether an event arrived. */
+static bool wait_event(struct bb_queue *q)
 {
 	struct pvio_evtchn *ev = q->bb->cfg.evtchn;
 
@@ -639,7 +660,7 @@ static void wait_event(struct bb_queue *q)
 		if (r > 0)
 			bb_count(&q->cnt, C_EVENTS, (uint64_t)r);
 		bb_count(&q->cnt, C_WAKEUPS, b.sleeps - a.sleeps);
-		return;
+		return r > 0;
 	}
 
 	uint64_t start = pvio_now_ns();
@@ -648,11 +669,11 @@ static void wait_event(struct bb_queue *q)
 	for (;;) {
 		if (pvio_evtchn_test_and_clear(ev, q->port) > 0) {
 			bb_count(&q->cnt, C_EVENTS, 1);
-			return;
+			return true;
 		}
 		if (atomic_load_explicit(&q->stop, memory_order_relaxed) ||
 		    pvio_ring_back_unconsumed(&q->ring) != 0)
-			return;
+			return false;
 		if (q->wait_mode != PVIO_EVTCHN_BLOCK &&
 		    (q->wait_mode == PVIO_EVTCHN_POLL ||
 		     pvio_now_ns() - start < q->spin_ring.max_ns)) {
@@ -666,7 +687,7 @@ static void wait_event(struct bb_queue *q)
 		if (sleep_ns < 1000000)
 			sleep_ns *= 2;
 		if (sleep_ns >= 1000000)
-			return; /* let the loop look at stop and the ring */
+			return false; /* let the loop look at stop and the ring */
 	}
 }
 
@@ -713,6 +734,32 @@ static int poll_busy(struct bb_queue *q)
 	return 0;
 }
 
+/*
+ * An event brought no work. Past the storm threshold keep the port
+ * masked for the rate limiter's delay (the storm's notifies coalesce and
+ * wake nobody), then unmask: a pending event is raised again, so a request
+ * posted meanwhile is seen. Returns whether it paused.
+ */
+static bool storm_pause(struct bb_queue *q)
+{
+	struct pvio_blkback *bb = q->bb;
+	bool began;
+	uint64_t ns = pvio_evtchn_ratelimit_note(&q->rl, false, &began);
+
+	if (!ns)
+		return false;
+	if (began)
+		bb_log(bb, "blkback %u/%u queue %u: event storm (%u empty events "
+		       "in a row); rate limiting its event channel",
+		       bb->cfg.fe, bb->devid, q->idx, q->rl.burst);
+	bb_count(&q->cnt, C_STORM_DELAYS, 1);
+	(void)pvio_evtchn_mask(bb->cfg.evtchn, q->port);
+	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+	nanosleep(&ts, NULL);
+	(void)pvio_evtchn_unmask(bb->cfg.evtchn, q->port);
+	return true;
+}
+
 /* ---- the queue thread -------------------------------------------------------------- */
 
 static void queue_broken(struct bb_queue *q)
@@ -730,7 +777,7 @@ static void queue_broken(struct bb_queue *q)
 static void *queue_main(void *arg)
 {
 	struct bb_queue *q = arg;
-	bool broken = false;
+	bool broken = false, evented = false;
 
 	while (!atomic_load_explicit(&q->stop, memory_order_acquire)) {
 		int got = 0, r;
@@ -745,8 +792,11 @@ static void *queue_main(void *arg)
 		got += r;
 		submit_batch(q);
 		push_responses(q);
-		if (got)
+		if (got) {
+			(void)pvio_evtchn_ratelimit_note(&q->rl, true, NULL);
+			evented = false;
 			continue;
+		}
 		if (q->inflight > 0) {
 			if (poll_busy(q) == 0)
 				reap(q, true);
@@ -761,7 +811,11 @@ static void *queue_main(void *arg)
 		}
 		if (r > 0)
 			continue;
-		wait_event(q);
+		if (evented && storm_pause(q)) {
+			evented = false;
+			continue;
+		}
+		evented = wait_event(q);
 	}
 	if (broken)
 		queue_broken(q);
@@ -843,6 +897,7 @@ int bb_queue_connect(struct pvio_blkback *bb, struct bb_queue *q)
 	q->spin_io.cur_ns = q->spin_io.max_ns;
 	q->spin_ring = q->spin_io;
 	q->waiter = BB_NO_WAITER;
+	pvio_evtchn_ratelimit_init(&q->rl, 0, 0, 0);
 
 	/* The ring. */
 	if (bb->cfg.ring_ops) {

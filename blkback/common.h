@@ -25,6 +25,7 @@
 #include <pvio/blkback_engine.h>
 #include <pvio/blkif.h>
 #include <pvio/evtchn.h>
+#include <pvio/evtchn_ratelimit.h>
 #include <pvio/grant.h>
 #include <pvio/ring.h>
 #include <pvio/xenbus.h>
@@ -154,7 +155,7 @@ enum bb_ctr {
 	C_ERR_READONLY, C_ERR_UNSUPPORTED, C_ERR_IO, C_ERR_NOSPC,
 	C_ERR_PROTOCOL,
 	C_GNT_MAPS, C_GNT_UNMAPS, C_PERS_HITS, C_PERS_MISSES, C_PERS_EVICT,
-	C_KICKS, C_WAKEUPS, C_EVENTS,
+	C_KICKS, C_WAKEUPS, C_EVENTS, C_STORM_DELAYS,
 	C_NR
 };
 
@@ -240,6 +241,7 @@ struct bb_queue {
 	uint64_t tick;                      /* the cache's clock */
 	uint32_t win_lookups, win_misses;   /* grant policy window */
 	uint32_t probe;
+	struct pvio_evtchn_ratelimit rl;    /* event storms */
 
 	struct bb_counters cnt;
 };

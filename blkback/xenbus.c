@@ -234,6 +234,12 @@ static int connect(struct pvio_blkback *bb)
 	if (rc == 0 && strcmp(proto, NATIVE_PROTOCOL) != 0) {
 		char msg[96];
 
+		/* The frontend's string goes to the log and the error node:
+		 * printable ASCII only, no injected lines or escapes. */
+		for (char *c = proto; *c; c++)
+			if (*c < 0x20 || *c > 0x7e)
+				*c = '?';
+
 		snprintf(msg, sizeof(msg), "protocol \"%s\" not supported (only "
 			 NATIVE_PROTOCOL ")", proto);
 		return fatal(bb, -ENOSYS, msg);
@@ -258,13 +264,16 @@ static int connect(struct pvio_blkback *bb)
 		rc = read_queue_keys(bb, &q[i], sub, (uint32_t)order, ordered);
 		if (rc) {
 			free(q);
+			/* The read was fatal already (xenbus): mirror the
+			 * state it left and log, as fatal() does. */
+			atomic_store(&bb->state, (uint32_t)bb->xdev.state);
+			bb_log(bb, "blkback %u/%u: ring-ref or event-channel missing or "
+			       "garbage (%d)", bb->cfg.fe, bb->devid, rc);
 			return rc;
 		}
 	}
 
 	bb->lim = bb->offer;
-	bb->persistent = persistent;
-	bb->ring_pages = 1u << order;
 	atomic_store(&bb->broken, false);
 	atomic_store(&bb->fatal_done, false);
 	for (uint32_t i = 0; i < nq; i++) {
@@ -279,9 +288,11 @@ static int connect(struct pvio_blkback *bb)
 			return fatal(bb, rc, msg);
 		}
 	}
-	pthread_mutex_lock(&bb->lock);
+	pthread_mutex_lock(&bb->lock); /* stats() reads these under it */
 	bb->q = q;
 	bb->nr_q = (uint32_t)nq;
+	bb->persistent = persistent;
+	bb->ring_pages = 1u << order;
 	pthread_mutex_unlock(&bb->lock);
 
 	rc = pvio_xs_transact(bb->cfg.xs, write_disk_info, bb, 0);

@@ -354,10 +354,15 @@ int pvio_gnt_unmap_one(struct pvio_gnt_back *b, uint32_t handle)
 
 uint32_t pvio_gnt_nr_mapped(const struct pvio_gnt_back *b)
 {
-	uint32_t n = 0;
+	/* Handles in use or reserved by a map in progress are the ones off
+	 * the free list; read under the lock, as map/unmap change them
+	 * from other threads. */
+	struct pvio_gnt_back *w = (struct pvio_gnt_back *)b;
+	uint32_t n;
 
-	for (uint32_t h = 0; h < b->nr_mt; h++)
-		n += (b->mt[h].flags & (MT_INUSE | MT_RESERVED)) != 0;
+	gnt_spin_lock(&w->lock);
+	n = b->nr_mt - b->nr_free;
+	gnt_spin_unlock(&w->lock);
 	return n;
 }
 

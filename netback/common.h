@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include <pvio/evtchn.h>
+#include <pvio/evtchn_ratelimit.h>
 #include <pvio/grant.h>
 #include <pvio/netback.h>
 #include <pvio/netback_port.h>
@@ -184,7 +185,7 @@ enum nb_ctr {
 	C_RX_PKTS, C_RX_BYTES, C_RX_COPY, C_RX_FLIP, C_RX_FLIP_ZC,
 	C_RX_DROP_FULL, C_RX_DROP_STALL, C_RX_DROP_TOOBIG, C_RX_DROP_GSO,
 	C_RX_DROP_MCAST, C_RX_ERR_GRANT, C_RX_CSUM_SW,
-	C_KICKS, C_WAKEUPS, C_EVENTS, C_PROTO,
+	C_KICKS, C_WAKEUPS, C_EVENTS, C_PROTO, C_STORM_DELAYS,
 	C_NR
 };
 
@@ -258,6 +259,7 @@ struct nb_queue {
 	uint32_t loop_port, loop_peer;           /* self channel: wake-ups */
 	uint32_t waiter;
 	enum pvio_evtchn_wait_mode wait_mode;
+	struct pvio_evtchn_ratelimit rl;    /* event storms */
 
 	struct pvio_ring_back tx, rx;
 

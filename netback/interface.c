@@ -201,7 +201,8 @@ static int rx_arm(struct nb_queue *q, uint32_t need)
 	return pvio_ring__back_refresh(b, true);
 }
 
-static void wait_event(struct nb_queue *q, uint64_t timeout_ns)
+/* Wait for an event or timeout_ns. Returns whether an event arrived. */
+static bool wait_event(struct nb_queue *q, uint64_t timeout_ns)
 {
 	struct pvio_evtchn *ev = q->nb->cfg.evtchn;
 	uint32_t ports[8];
@@ -216,7 +217,7 @@ static void wait_event(struct nb_queue *q, uint64_t timeout_ns)
 		if (r > 0)
 			nb_count(&q->cnt, C_EVENTS, (uint64_t)r);
 		nb_count(&q->cnt, C_WAKEUPS, b.sleeps - a.sleeps);
-		return;
+		return r > 0;
 	}
 	/* No waiter: look at our ports, then sleep a little. */
 	int got = 0;
@@ -227,12 +228,43 @@ static void wait_event(struct nb_queue *q, uint64_t timeout_ns)
 	got += pvio_evtchn_test_and_clear(ev, q->loop_port) > 0;
 	if (got) {
 		nb_count(&q->cnt, C_EVENTS, (uint64_t)got);
-		return;
+		return true;
 	}
 	struct timespec ts = { 0, (long)(timeout_ns < 200000 ? timeout_ns : 200000) };
 
 	nanosleep(&ts, NULL);
 	nb_count(&q->cnt, C_WAKEUPS, 1);
+	return false;
+}
+
+/*
+ * An event brought no work. Past the storm threshold keep the guest's
+ * ports masked for the rate limiter's delay (its notifies coalesce and
+ * wake nobody), then unmask: a pending event is raised again, so nothing
+ * posted meanwhile is missed. Returns whether it paused.
+ */
+static bool storm_pause(struct nb_queue *q)
+{
+	struct pvio_netback *nb = q->nb;
+	bool began;
+	uint64_t ns = pvio_evtchn_ratelimit_note(&q->rl, false, &began);
+
+	if (!ns)
+		return false;
+	if (began)
+		nb_log(nb, "netback %u/%u queue %u: event storm (%u empty events in a "
+		       "row); rate limiting its event channels",
+		       nb->cfg.fe, nb->devid, q->idx, q->rl.burst);
+	nb_count(&q->cnt, C_STORM_DELAYS, 1);
+	(void)pvio_evtchn_mask(nb->cfg.evtchn, q->tx_port);
+	if (q->rx_port != q->tx_port)
+		(void)pvio_evtchn_mask(nb->cfg.evtchn, q->rx_port);
+	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+	nanosleep(&ts, NULL);
+	(void)pvio_evtchn_unmask(nb->cfg.evtchn, q->tx_port);
+	if (q->rx_port != q->tx_port)
+		(void)pvio_evtchn_unmask(nb->cfg.evtchn, q->rx_port);
+	return true;
 }
 
 static void watcher_arm(struct nb_queue *q)
@@ -284,7 +316,7 @@ static void *queue_main(void *arg)
 {
 	struct nb_queue *q = arg;
 	struct pvio_netback *nb = q->nb;
-	bool have_fd = q->rx_fd >= 0;
+	bool have_fd = q->rx_fd >= 0, evented = false;
 
 	if (nb->port->thread_init)
 		(void)nb->port->thread_init(nb->port_ctx, q->idx);
@@ -309,8 +341,15 @@ static void *queue_main(void *arg)
 			break;
 		}
 		w += r;
-		if (w)
+		if (w) {
+			(void)pvio_evtchn_ratelimit_note(&q->rl, true, NULL);
+			evented = false;
 			continue;
+		}
+		if (evented && storm_pause(q)) {
+			evented = false;
+			continue;
+		}
 
 		/* Idle: say we sleep, then look once more at everything a
 		 * kick would be about (K2: pairs with K1 in
@@ -356,7 +395,7 @@ static void *queue_main(void *arg)
 				timeout = 1000000ull; /* no kicks for rx: poll */
 		}
 		watcher_arm(q);
-		wait_event(q, timeout);
+		evented = wait_event(q, timeout);
 		atomic_store(&q->zc->sleeping, 0);
 	}
 	if (nb->port->thread_fini)
@@ -383,6 +422,7 @@ int nb_queue_connect(struct pvio_netback *nb, struct nb_queue *q)
 	q->rx_fd = -1;
 	q->wait_mode = nb->cfg.wait_mode_set ? nb->cfg.wait_mode : PVIO_EVTCHN_ADAPTIVE;
 	q->tx_handle = q->rx_handle = UINT32_MAX;
+	pvio_evtchn_ratelimit_init(&q->rl, 0, 0, 0);
 	pthread_mutex_init(&q->wlock, NULL);
 	pthread_cond_init(&q->wcond, NULL);
 
@@ -506,6 +546,7 @@ void nb_queue_disconnect(struct nb_queue *q)
 	if (q->rx_handle != UINT32_MAX)
 		(void)pvio_gnt_unmap_one(nb->cfg.gnt, q->rx_handle);
 	q->tx_handle = q->rx_handle = UINT32_MAX;
+	pvio_evtchn_ratelimit_init(&q->rl, 0, 0, 0);
 	q->tx_va = q->rx_va = NULL;
 	pthread_mutex_destroy(&q->wlock);
 	pthread_cond_destroy(&q->wcond);
@@ -811,6 +852,7 @@ void pvio_netback_stats(const struct pvio_netback *cnb, struct pvio_netback_stat
 	st->kicks = v[C_KICKS];
 	st->wakeups = v[C_WAKEUPS];
 	st->events = v[C_EVENTS];
+	st->storm_delays = v[C_STORM_DELAYS];
 	st->err_protocol = v[C_PROTO];
 	st->state = atomic_load(&nb->state);
 	st->broken = atomic_load(&nb->broken);

@@ -443,6 +443,8 @@ int nb_rx_round(struct nb_queue *q, uint32_t *blocked)
 		(void)pop_head(q);
 		release_run(q, h, 1);
 		nb_count(&q->cnt, C_RX_DROP_STALL, 1);
+		nb_log(nb, "netback %u/%u queue %u: guest posted no rx buffers for "
+		       "%u ms; packet dropped", nb->cfg.fe, nb->devid, q->idx, nb->drain_ms);
 		work++;
 	}
 	pop_from = q->bl_head;
@@ -533,6 +535,8 @@ int nb_rx_round(struct nb_queue *q, uint32_t *blocked)
 		answer(q, b, ok);
 		if (!ok) {
 			nb_count(&q->cnt, C_RX_ERR_GRANT, 1);
+			nb_log(nb, "netback %u/%u queue %u: rx buffer grant refused; "
+			       "packet dropped", nb->cfg.fe, nb->devid, q->idx);
 			continue;
 		}
 		nb_count(&q->cnt, C_RX_PKTS, 1);

@@ -447,8 +447,17 @@ static void count_verdict(struct nb_queue *q, enum nb_tx_verdict v)
 		[NB_TX_BAD_EXTRA] = C_TX_ERR_EXTRA,
 		[NB_TX_BAD_GSO] = C_TX_ERR_GSO,
 	};
+	static const char *const why[] = {
+		[NB_TX_BAD_SIZE] = "bad size",
+		[NB_TX_BAD_OFFSET] = "slot past its page",
+		[NB_TX_TOO_MANY_SLOTS] = "too many slots",
+		[NB_TX_BAD_EXTRA] = "bad extra info",
+		[NB_TX_BAD_GSO] = "bad GSO",
+	};
 
 	nb_count(&q->cnt, map[v], 1);
+	nb_log(q->nb, "netback %u/%u queue %u: tx packet refused (%s)",
+	       q->nb->cfg.fe, q->nb->devid, q->idx, why[v]);
 }
 
 /* Per packet of the batch: where its grant ops are. */
@@ -638,6 +647,9 @@ run:
 		}
 		if (bad) {
 			nb_count(&q->cnt, C_TX_ERR_GRANT, 1);
+			nb_log(nb, "netback %u/%u queue %u: tx packet refused (a grant "
+			       "did not %s)", nb->cfg.fe, nb->devid, q->idx,
+			       s->copy ? "copy" : "map");
 			answer(q, p, PVIO_NETIF_RSP_ERROR);
 			txp_put(q, p);
 			continue;

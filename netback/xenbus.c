@@ -269,6 +269,11 @@ static int connect(struct pvio_netback *nb)
 		rc = read_queue_keys(nb, &q[i], sub);
 		if (rc) {
 			free(q);
+			/* The read was fatal already (xenbus): mirror the
+			 * state it left and log, as fatal() does. */
+			atomic_store(&nb->state, (uint32_t)nb->xdev.state);
+			nb_log(nb, "netback %u/%u: ring refs or event channels missing or "
+			       "garbage (%d)", nb->cfg.fe, nb->devid, rc);
 			return rc;
 		}
 	}

@@ -216,6 +216,8 @@ struct pvio_blkback_stats {
 	uint64_t kicks_sent;             /* notify calls to the frontend */
 	uint64_t wakeups;                /* queue thread sleeps that ended */
 	uint64_t events;                 /* events consumed */
+	uint64_t storm_delays;           /* empty events answered with a
+					    masked pause (event storm) */
 	uint32_t nr_queues;              /* connected queues now */
 	uint32_t state;                  /* enum pvio_xenbus_state, own */
 	bool broken;                     /* a protocol violation closed it */

@@ -313,7 +313,7 @@ struct pvio_gnt_unmap_op {
 int pvio_gnt_unmap(struct pvio_gnt_back *b, struct pvio_gnt_unmap_op *ops, uint32_t n);
 int pvio_gnt_unmap_one(struct pvio_gnt_back *b, uint32_t handle);
 
-/* Mappings currently held. */
+/* Mappings currently held (in use or being made). Any thread. */
 uint32_t pvio_gnt_nr_mapped(const struct pvio_gnt_back *b);
 
 /* GNTTABOP_copy, with a pfn of the caller instead of Xen's gmfn. */

@@ -207,6 +207,8 @@ struct pvio_netback_stats {
 	uint64_t kicks;            /* notify calls to the frontend */
 	uint64_t wakeups;          /* queue thread sleeps that ended */
 	uint64_t events;           /* events consumed */
+	uint64_t storm_delays;     /* empty events answered with a masked
+				      pause (event storm) */
 	uint64_t err_protocol;     /* ring protocol violations */
 	uint32_t nr_queues;        /* connected queues now */
 	uint32_t state;            /* own xenbus state */

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The machine of the malicious-peer tests: hostd in threads mode, the
+ * driver domain, a toolstack store connection. Static functions: each
+ * test program includes it once, after <cmocka.h>.
+ */
+#ifndef FAULT_ENV_H
+#define FAULT_ENV_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pvio/domain.h>
+#include <pvio/host.h>
+#include <pvio/xenbus.h>
+
+#include "fault_log.h"
+
+#define WAIT_MS 10000
+#define BIT(s) PVIO_XENBUS_STATE_BIT(PVIO_XENBUS_##s)
+
+struct env {
+	char dir[64];
+	struct pvio_hostd *hostd;
+	struct pvio_domain *be;          /* the driver domain, domid 0 */
+	struct pvio_xs_host ts_host;     /* toolstack: privileged store */
+	struct pvio_xs ts;
+	struct pvio_xs_event ts_ev[8];
+};
+
+static struct env *E;
+
+static inline void msleep(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static inline void xs_connect(struct pvio_xs_host *h, struct pvio_xs *xs,
+		       struct pvio_xs_event *ev, uint32_t nev)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/socket", E->dir);
+	assert_int_equal(pvio_xs_host_connect(h, path), 0);
+	assert_int_equal(pvio_xs_init(xs, &pvio_xs_host_ops, h, ev, nev), 0);
+	pvio_xs_set_timeout(xs, WAIT_MS);
+}
+
+/* hostd with nr_frames of machine memory; the driver domain with
+ * be_pages and map_handles (0: default) grant mappings. */
+static inline void env_up(uint32_t nr_frames, uint32_t be_pages, uint32_t map_handles)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	struct pvio_hostd_config hc = { 0 };
+	struct pvio_domain_config dc = { .name = "idd", .nr_pages = be_pages,
+					 .driver_domain = true,
+					 .nr_map_handles = map_handles };
+
+	assert_non_null(e);
+	E = e;
+	strcpy(e->dir, "/tmp/pvio-fault-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	hc.run_dir = e->dir;
+	hc.nr_frames = nr_frames;
+	assert_int_equal(pvio_hostd_create(&hc, &e->hostd), 0);
+	assert_int_equal(pvio_hostd_start(e->hostd), 0);
+	assert_int_equal(pvio_domain_connect(e->dir, &dc, &e->be), 0);
+	assert_int_equal(e->be->domid, 0);
+	xs_connect(&e->ts_host, &e->ts, e->ts_ev, 8);
+}
+
+static inline void env_down(void)
+{
+	char path[128];
+
+	pvio_xs_host_close(&E->ts_host);
+	pvio_domain_disconnect(E->be);
+	pvio_hostd_destroy(E->hostd);
+	/* hostd leaves its lock file behind (by design). */
+	snprintf(path, sizeof(path), "%s/hostd.lock", E->dir);
+	unlink(path);
+	rmdir(E->dir);
+	free(E);
+	E = NULL;
+}
+
+static inline struct pvio_domain *domain_new(const char *name, uint32_t pages)
+{
+	struct pvio_domain_config dc = { .name = name, .nr_pages = pages };
+	struct pvio_domain *d;
+
+	assert_int_equal(pvio_domain_connect(E->dir, &dc, &d), 0);
+	assert_true(d->domid != 0);
+	return d;
+}
+
+#endif /* FAULT_ENV_H */
