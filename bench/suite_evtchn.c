@@ -10,7 +10,8 @@
  * the bare ping-pong probe (bench/regime.c) before and after it. The probe
  * needs the pinned worker thread on CPU 1, which spins and would steal the
  * child's CPU, so the worker is started for each probe and stopped again.
- * Idle waits use one CPU: labelled local.
+ * Idle waits use one CPU: labelled local. Runs on the shared engine
+ * (suite_common.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@
 
 #include <pvio/host.h>
 
-#include "bench_pvt.h"
+#include "suite_common.h"
 
 #define PROG "pvio-bench"
 
