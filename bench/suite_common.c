@@ -118,6 +118,30 @@ void pvio_bench_engine_row(struct pvio_bench_engine *eng, const char *name,
 	r->label = pvio_bench_label_name(label);
 }
 
+void pvio_bench_engine_pair(const struct pvio_bench_engine *eng, unsigned pvio,
+			    unsigned base, double *pv, double *bv, unsigned *label)
+{
+	static const unsigned labels[] = { PVIO_BENCH_NEAR, PVIO_BENCH_FAR,
+					   PVIO_BENCH_LOCAL, PVIO_BENCH_UNPAIRED };
+
+	for (unsigned g = 0; g < 4; g++) {
+		unsigned np, nb;
+
+		*pv = pvio_bench_engine_median(eng, pvio, labels[g], &np);
+		*bv = pvio_bench_engine_median(eng, base, labels[g], &nb);
+		*label = labels[g];
+		if (np && nb)
+			return;
+	}
+}
+
+const char *pvio_bench_engine_verdict(unsigned label, bool met)
+{
+	if (label == PVIO_BENCH_UNPAIRED)
+		return "not compared: no repetitions share a label";
+	return met ? "met" : "missed";
+}
+
 static void build_rows(struct pvio_bench_engine *eng)
 {
 	const struct pvio_bench_suite_def *def = eng->def;
@@ -386,8 +410,11 @@ int pvio_bench_engine_run(const struct pvio_bench_suite_def *def,
 	build_rows(eng);
 	if (opts->json)
 		print_json(eng);
-	else
+	else {
 		print_table(eng, opts->quick, (double)(pvio_now_ns() - t_start) * 1e-9);
+		if (def->summary)
+			def->summary(def->ctx, eng);
+	}
 	fflush(stdout);
 	if (eng->label_count[PVIO_BENCH_BUSY])
 		fprintf(stderr, PROG ": warning: %u repetitions lost their CPU to "

@@ -66,6 +66,9 @@ struct pvio_bench_suite_def {
 	/* Extra rows for label (PVIO_BENCH_UNPAIRED: over every sample,
 	 * no ratio); returns true when it added any. May be NULL. */
 	bool (*extra)(void *ctx, struct pvio_bench_engine *eng, unsigned label);
+	/* Lines after the table (not in JSON), e.g. the suite's targets
+	 * stated with their figures. May be NULL. */
+	void (*summary)(void *ctx, struct pvio_bench_engine *eng);
 };
 
 int pvio_bench_engine_run(const struct pvio_bench_suite_def *def,
@@ -82,5 +85,15 @@ void pvio_bench_engine_row(struct pvio_bench_engine *eng, const char *name,
  * pvio is). */
 double pvio_bench_engine_ratio(const char *unit, double pvio, double base);
 const char *pvio_bench_label_name(unsigned label);
+
+/*
+ * For summaries: the median of body's samples in the first label of
+ * near, far, local that has both pvio and base samples; *label receives
+ * it (PVIO_BENCH_UNPAIRED and medians over everything when none has).
+ */
+void pvio_bench_engine_pair(const struct pvio_bench_engine *eng, unsigned pvio,
+			    unsigned base, double *pv, double *bv, unsigned *label);
+/* "met", "missed", or why there is no verdict (label PVIO_BENCH_UNPAIRED). */
+const char *pvio_bench_engine_verdict(unsigned label, bool met);
 
 #endif /* PVIO_BENCH_SUITE_COMMON_H */

@@ -133,6 +133,23 @@ static bool grant_extra(void *ctx, struct pvio_bench_engine *eng, unsigned label
 	return any;
 }
 
+/* The grant targets, stated with their figures. */
+static void grant_summary(void *ctx, struct pvio_bench_engine *eng)
+{
+	double p, b;
+	unsigned l;
+
+	(void)ctx;
+	pvio_bench_engine_pair(eng, GB_COPY_HOT, GB_MEMCPY_HOT, &p, &b, &l);
+	printf("\ngrant copy 4K hot: %.1f ns vs memcpy %.1f ns = %.2fx memcpy [%s] "
+	       "(target: within 1.3x: %s)\n", p, b, p / b, pvio_bench_label_name(l),
+	       pvio_bench_engine_verdict(l, p <= 1.3 * b));
+	pvio_bench_engine_pair(eng, GB_MAP32, GB_MEMCPY_HOT, &p, &b, &l);
+	printf("map+unmap batch=32: %.1f ns a page vs memcpy %.1f ns = %.2fx memcpy [%s] "
+	       "(target: under 2x: %s)\n", p, b, p / b, pvio_bench_label_name(l),
+	       pvio_bench_engine_verdict(l, p < 2 * b));
+}
+
 int pvio_bench_suite_grant(const struct pvio_bench_opts *opts)
 {
 	uint32_t cold_pages = opts->smoke ? 1024 : 16384; /* 64 MiB a side */
@@ -163,6 +180,7 @@ int pvio_bench_suite_grant(const struct pvio_bench_opts *opts)
 		.cmps = gcmps,
 		.run = grant_run,
 		.extra = grant_extra,
+		.summary = grant_summary,
 	};
 	int status = pvio_bench_engine_run(&def, opts);
 	pvio_bench_grant_teardown();
