@@ -79,15 +79,23 @@ static const struct pvio_evtchn_wait_ops dying_ops = {
 
 #define CHILD_CHECK(c) do { if (!(c)) _exit(10 + __LINE__ % 100); } while (0)
 
+/* The child as domain 1, its port *p1 bound to the parent's port0. */
+static void child_attach(struct rfx *x, const struct pvio_evtchn_wait_ops *ops,
+			 struct fake_plat *plat, struct pvio_evtchn *h,
+			 uint32_t port0, uint32_t *p1)
+{
+	CHILD_CHECK(pvio_evtchn_attach(h, x->mem, x->bytes, 1, ops, plat) == 0);
+	CHILD_CHECK(pvio_evtchn_bind_interdomain(h, 0, port0, p1) == 0);
+}
+
 static void child_dies_in_bind_waiter(struct rfx *x, uint32_t port0)
 {
 	struct fake_plat plat = { 0 };
 	struct pvio_evtchn h;
 	uint32_t p1, a, b;
 
-	CHILD_CHECK(pvio_evtchn_attach(&h, x->mem, x->bytes, 1, &dying_ops, &plat) == 0);
 	/* A channel with the parent, and a loopback pair with an event on b. */
-	CHILD_CHECK(pvio_evtchn_bind_interdomain(&h, 0, port0, &p1) == 0);
+	child_attach(x, &dying_ops, &plat, &h, port0, &p1);
 	CHILD_CHECK(pvio_evtchn_alloc_unbound(&h, 1, &a) == 0);
 	CHILD_CHECK(pvio_evtchn_bind_interdomain(&h, 1, a, &b) == 0);
 	CHILD_CHECK(pvio_evtchn_notify(&h, a) == 0);
@@ -140,8 +148,7 @@ static void child_churns(struct rfx *x, uint32_t port0)
 	struct pvio_evtchn h;
 	uint32_t p1, a, b;
 
-	CHILD_CHECK(pvio_evtchn_attach(&h, x->mem, x->bytes, 1, &fake_ops, &plat) == 0);
-	CHILD_CHECK(pvio_evtchn_bind_interdomain(&h, 0, port0, &p1) == 0);
+	child_attach(x, &fake_ops, &plat, &h, port0, &p1);
 	for (uint32_t i = 0;; i++) {
 		CHILD_CHECK(pvio_evtchn_alloc_unbound(&h, 1, &a) == 0);
 		CHILD_CHECK(pvio_evtchn_bind_interdomain(&h, 1, a, &b) == 0);
