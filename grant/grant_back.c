@@ -471,12 +471,16 @@ static uint32_t release_entry(const struct pvio_machine *m,
 			/* The holder died inside pin or unpin. Take over
 			 * only what is dead's; a live holder would be ours
 			 * to wait for, and it does not hold this long. */
+			a = atomic_load_explicit(act, memory_order_acquire);
+			if (!(a & ACT_LOCK)) {
+				spins = 0; /* released after all: lock it */
+				continue;
+			}
 			a &= ~ACT_LOCK;
 			if (ACT_RD(a) + ACT_WR(a) ? ACT_DOM(a) != dead :
 			    hdr_domid(atomic_load_explicit(&e->hdr,
 					memory_order_acquire)) != dead)
 				return 0;
-			atomic_thread_fence(memory_order_acquire);
 			break;
 		}
 		pvio_cpu_relax();
