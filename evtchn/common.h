@@ -176,8 +176,14 @@ static inline uint32_t port_word(uint32_t port)
 bool evt_region_ok(const struct pvio_evtchn_region *r);
 bool evt_domain_alive(struct pvio_evtchn_region *r, pvio_domid_t d);
 
-/* The control-operation lock (a test-and-test-and-set spinlock). */
-void evt_lock(struct pvio_evtchn_region *r, pvio_domid_t who);
+/*
+ * The control-operation lock: a test-and-test-and-set spinlock whose word
+ * names its holder, domid + 1 for a domain's own operation (taken with
+ * its handle's domid) or EVT_LOCK_TOOLSTACK for domain create/destroy.
+ */
+#define EVT_LOCK_DOMAIN(d)  ((uint32_t)(d) + 1u)
+#define EVT_LOCK_TOOLSTACK  0xffffffffu
+void evt_lock(struct pvio_evtchn_region *r, uint32_t tag);
 void evt_unlock(struct pvio_evtchn_region *r);
 
 /*

@@ -40,7 +40,7 @@ int pvio_evtchn_alloc_unbound(struct pvio_evtchn *h, pvio_domid_t remote_dom,
 	struct pvio_evtchn_region *r = h->region;
 	int rc = 0;
 
-	evt_lock(r, h->domid);
+	evt_lock(r, EVT_LOCK_DOMAIN(h->domid));
 	if (!evt_domain_alive(r, remote_dom) || !evt_domain_alive(r, h->domid)) {
 		rc = -ESRCH;
 		goto out;
@@ -68,7 +68,7 @@ int pvio_evtchn_bind_interdomain(struct pvio_evtchn *h, pvio_domid_t remote_dom,
 	struct pvio_evtchn_region *r = h->region;
 	int rc = 0;
 
-	evt_lock(r, h->domid);
+	evt_lock(r, EVT_LOCK_DOMAIN(h->domid));
 	if (!evt_domain_alive(r, remote_dom) || !evt_domain_alive(r, h->domid)) {
 		rc = -ESRCH;
 		goto out;
@@ -113,7 +113,7 @@ int pvio_evtchn_close(struct pvio_evtchn *h, uint32_t port)
 	struct pvio_evtchn_region *r = h->region;
 	int rc = 0;
 
-	evt_lock(r, h->domid);
+	evt_lock(r, EVT_LOCK_DOMAIN(h->domid));
 	uint64_t e = evt_load_relaxed64(&h->ports->entry[port]);
 	switch (entry_state(e)) {
 	case PVIO_EVTCHN_PORT_UNBOUND:
@@ -168,7 +168,7 @@ int pvio_evtchn_bind_waiter(struct pvio_evtchn *h, uint32_t port, uint32_t waite
 	struct pvio_evtchn_shared *s = h->shared;
 	int rc = 0;
 
-	evt_lock(r, h->domid);
+	evt_lock(r, EVT_LOCK_DOMAIN(h->domid));
 	uint64_t e = evt_load_relaxed64(&h->ports->entry[port]);
 	if (entry_state(e) == PVIO_EVTCHN_PORT_FREE) {
 		rc = -EINVAL;

@@ -31,22 +31,25 @@ bool evt_domain_alive(struct pvio_evtchn_region *r, pvio_domid_t d)
 	return pvio_load_acquire(&region_shared(r, d)->state) == PVIO_EVTCHN_DOM_ALIVE;
 }
 
-void evt_lock(struct pvio_evtchn_region *r, pvio_domid_t who)
+void evt_lock(struct pvio_evtchn_region *r, uint32_t tag)
 {
 	for (;;) {
+		uint32_t free_word = 0;
+
 		/* L1: acquire; pairs with U1 in evt_unlock(): the previous
-		 * holder's table writes are visible. */
-		if (atomic_exchange_explicit(&r->lock, 1, memory_order_acquire) == 0)
-			break;
+		 * holder's table writes are visible. The word names the
+		 * holder in the same atomic step that takes it, so a holder
+		 * that dies is always known (pvio_evtchn_domain_reap()). */
+		if (atomic_compare_exchange_weak_explicit(&r->lock, &free_word, tag,
+				memory_order_acquire, memory_order_relaxed))
+			return;
 		while (pvio_load_relaxed(&r->lock) != 0)
 			pvio_cpu_relax();
 	}
-	pvio_store_relaxed(&r->holder, (uint32_t)who + 1);
 }
 
 void evt_unlock(struct pvio_evtchn_region *r)
 {
-	pvio_store_relaxed(&r->holder, 0);
 	/* U1: release; pairs with L1. */
 	pvio_store_release(&r->lock, 0);
 }
@@ -65,7 +68,7 @@ int pvio_evtchn_region_init(void *mem, size_t bytes, uint32_t nr_domains)
 	r->nr_waiters = PVIO_EVTCHN_NR_WAITERS;
 	r->bytes = bytes;
 	pvio_store_relaxed(&r->lock, 0);
-	pvio_store_relaxed(&r->holder, 0);
+	pvio_store_relaxed(&r->unused_holder, 0);
 	for (uint32_t d = 0; d < nr_domains; d++)
 		pvio_store_relaxed(&region_shared(r, (pvio_domid_t)d)->state,
 				   PVIO_EVTCHN_DOM_FREE);
@@ -83,7 +86,7 @@ int pvio_evtchn_domain_create(void *region, pvio_domid_t domid)
 
 	if (!evt_region_ok(r) || domid >= r->nr_domains)
 		return -EINVAL;
-	evt_lock(r, domid);
+	evt_lock(r, EVT_LOCK_TOOLSTACK);
 	struct pvio_evtchn_shared *s = region_shared(r, domid);
 	if (pvio_load_relaxed(&s->state) == PVIO_EVTCHN_DOM_ALIVE) {
 		evt_unlock(r);
@@ -114,19 +117,35 @@ int pvio_evtchn_domain_create(void *region, pvio_domid_t domid)
 	return 0;
 }
 
-int pvio_evtchn_domain_destroy(void *region, pvio_domid_t domid,
-			       const struct pvio_evtchn_wait_ops *ops, void *ctx)
+/* Unbind and raise the peer end (rd, rp) of a channel of dying domain
+ * domid. Caller holds the lock. */
+static void peer_unbind(struct pvio_evtchn_region *r, pvio_domid_t domid,
+			pvio_domid_t rd, uint32_t rp,
+			const struct pvio_evtchn_wait_ops *ops, void *ctx)
 {
-	struct pvio_evtchn_region *r = region;
+	struct pvio_evtchn_port_table *rt = region_table(r, rd);
+	struct pvio_evtchn_shared *rs = region_shared(r, rd);
+	/* The peer's routing stays; only bind_waiter changes it, under
+	 * this lock. */
+	uint64_t re = evt_load_relaxed64(&rt->entry[rp]);
+	/* P1: release; pairs with P2 in notify(). */
+	evt_store_release64(&rt->entry[rp],
+			    entry_remake(re, PVIO_EVTCHN_PORT_UNBOUND, domid, 0));
+	/* Raise the peer's port on the waiter it is routed to, so each of
+	 * the peer's waiters with a port bound here returns and finds it
+	 * unbound. */
+	uint64_t old = evt_or_fenced64(&rs->pending[port_word(rp)], port_bit(rp));
+	if (!(old & port_bit(rp)))
+		evt_raise(rs, rd, rp, entry_waiter(re), ops, ctx, NULL);
+}
 
-	if (!evt_region_ok(r) || domid >= r->nr_domains)
-		return -EINVAL;
-	evt_lock(r, domid);
+/* Destroy with the lock held (taken as tag by the caller). */
+static int destroy_locked(struct pvio_evtchn_region *r, pvio_domid_t domid,
+			  const struct pvio_evtchn_wait_ops *ops, void *ctx)
+{
 	struct pvio_evtchn_shared *s = region_shared(r, domid);
-	if (pvio_load_relaxed(&s->state) != PVIO_EVTCHN_DOM_ALIVE) {
-		evt_unlock(r);
+	if (pvio_load_relaxed(&s->state) != PVIO_EVTCHN_DOM_ALIVE)
 		return -ESRCH;
-	}
 	/* Dead first: no new binding to it from here on (binders check
 	 * liveness under this lock). */
 	pvio_store_release(&s->state, PVIO_EVTCHN_DOM_DEAD);
@@ -137,29 +156,86 @@ int pvio_evtchn_domain_destroy(void *region, pvio_domid_t domid,
 			pvio_domid_t rd = entry_dom(e);
 			uint32_t rp = entry_port(e);
 			if (rd < r->nr_domains && port_valid(rp) && rd != domid &&
-			    evt_domain_alive(r, rd)) {
-				struct pvio_evtchn_port_table *rt = region_table(r, rd);
-				struct pvio_evtchn_shared *rs = region_shared(r, rd);
-				/* The peer's routing stays; only bind_waiter
-				 * changes it, under this lock. */
-				uint64_t re = evt_load_relaxed64(&rt->entry[rp]);
-				/* P1: release; pairs with P2 in notify(). */
-				evt_store_release64(&rt->entry[rp],
-					entry_remake(re, PVIO_EVTCHN_PORT_UNBOUND, domid, 0));
-				/* Raise the peer's port on the waiter it is
-				 * routed to, so each of the peer's waiters
-				 * with a port bound here returns and finds
-				 * it unbound. */
-				uint64_t old = evt_or_fenced64(&rs->pending[port_word(rp)],
-							       port_bit(rp));
-				if (!(old & port_bit(rp)))
-					evt_raise(rs, rd, rp, entry_waiter(re), ops, ctx, NULL);
-			}
+			    evt_domain_alive(r, rd))
+				peer_unbind(r, domid, rd, rp, ops, ctx);
 		}
 		evt_store_release64(&t->entry[p], 0);
 	}
-	evt_unlock(r);
 	return 0;
+}
+
+int pvio_evtchn_domain_destroy(void *region, pvio_domid_t domid,
+			       const struct pvio_evtchn_wait_ops *ops, void *ctx)
+{
+	struct pvio_evtchn_region *r = region;
+
+	if (!evt_region_ok(r) || domid >= r->nr_domains)
+		return -EINVAL;
+	evt_lock(r, EVT_LOCK_TOOLSTACK);
+	int rc = destroy_locked(r, domid, ops, ctx);
+	evt_unlock(r);
+	return rc;
+}
+
+/*
+ * Every end still bound to domid after its own table is cleared. A
+ * control operation of domid's that died half way may have written one
+ * end of a channel and not the other (bind writes domid's end first,
+ * close the peer's first); destroy_locked() already unbinds every peer
+ * domid's table names, and this sweep catches any other end left
+ * pointing at it. Caller holds the lock.
+ */
+static void sweep_peers(struct pvio_evtchn_region *r, pvio_domid_t domid,
+			const struct pvio_evtchn_wait_ops *ops, void *ctx)
+{
+	for (pvio_domid_t rd = 0; rd < r->nr_domains; rd++) {
+		if (rd == domid || !evt_domain_alive(r, rd))
+			continue;
+		struct pvio_evtchn_port_table *rt = region_table(r, rd);
+		for (uint32_t rp = 1; rp < PVIO_EVTCHN_NR_PORTS; rp++) {
+			uint64_t re = evt_load_relaxed64(&rt->entry[rp]);
+			if (entry_state(re) == PVIO_EVTCHN_PORT_INTERDOMAIN &&
+			    entry_dom(re) == domid)
+				peer_unbind(r, domid, rd, rp, ops, ctx);
+		}
+	}
+}
+
+/* Spins that see the dead domain's tag before the lock is taken over. */
+#define REAP_PATIENCE (1u << 16)
+
+int pvio_evtchn_domain_reap(void *region, pvio_domid_t domid,
+			    const struct pvio_evtchn_wait_ops *ops, void *ctx)
+{
+	struct pvio_evtchn_region *r = region;
+	uint32_t dead_tag = EVT_LOCK_DOMAIN(domid);
+
+	if (!evt_region_ok(r) || domid >= r->nr_domains)
+		return -EINVAL;
+	for (uint32_t seen_dead = 0;;) {
+		uint32_t w = 0;
+
+		/* L1 (as in evt_lock()). Or take over the lock domid died
+		 * holding: it is named in the word, and no thread of domid
+		 * runs (the caller's promise), so it is never released. The
+		 * patience only softens a caller that broke the promise. */
+		if (atomic_compare_exchange_weak_explicit(&r->lock, &w,
+				EVT_LOCK_TOOLSTACK, memory_order_acquire,
+				memory_order_relaxed))
+			break;
+		seen_dead = w == dead_tag ? seen_dead + 1 : 0;
+		if (seen_dead >= REAP_PATIENCE &&
+		    atomic_compare_exchange_strong_explicit(&r->lock, &w,
+				EVT_LOCK_TOOLSTACK, memory_order_acquire,
+				memory_order_relaxed))
+			break;
+		pvio_cpu_relax();
+	}
+	int rc = destroy_locked(r, domid, ops, ctx);
+	if (rc == 0)
+		sweep_peers(r, domid, ops, ctx);
+	evt_unlock(r);
+	return rc;
 }
 
 int pvio_evtchn_attach(struct pvio_evtchn *h, void *mem, size_t bytes,

@@ -54,23 +54,29 @@ static inline pvio_domid_t hdr_domid(uint32_t h) { return (pvio_domid_t)(h >> 16
 
 /*
  * Active entry, one 64-bit word per ref in the granter's act frames:
- *   bits  0..15 read-only pins, 16..31 writable pins,
+ *   bits  0..7  read-only pins, 8..15 writable pins (Xen's active entry
+ *               also counts 8 bits per kind: 255 pins, then no_space),
+ *   bits 16..31 the mapping domain (one per grant: the entry's domid at
+ *               the first pin), so the toolstack can drop a dead
+ *               domain's pins without its private maptrack,
  *   bits 32..62 mfn pinned by the first pin, bit 63 lock.
  * Only the hypervisor role touches it, under its lock bit.
  */
 #define ACT_LOCK   ((uint64_t)1 << 63)
-#define ACT_RD(a)  ((uint32_t)(a) & 0xffffu)
-#define ACT_WR(a)  (((uint32_t)(a) >> 16) & 0xffffu)
+#define ACT_RD(a)  ((uint32_t)(a) & 0xffu)
+#define ACT_WR(a)  (((uint32_t)(a) >> 8) & 0xffu)
+#define ACT_DOM(a) ((pvio_domid_t)((a) >> 16))
 #define ACT_MFN(a) ((uint32_t)((a) >> 32) & 0x7fffffffu)
-#define ACT_MAKE(rd, wr, mfn) ((uint64_t)(mfn) << 32 | (uint64_t)(wr) << 16 | (rd))
-#define ACT_PIN_MAX 0xffffu
+#define ACT_MAKE(rd, wr, dom, mfn) ((uint64_t)(mfn) << 32 | (uint64_t)(dom) << 16 | \
+				    (uint64_t)(wr) << 8 | (rd))
+#define ACT_PIN_MAX 0xffu
 
 /* A pinned grant: what map keeps in its maptrack and copy on its stack. */
 struct gnt_pin {
 	struct pvio_grant_entry_v1 *e;
 	_Atomic uint64_t *act;
 	uint32_t gnt_mfn, act_mfn, mfn;
-	pvio_domid_t granter;
+	pvio_domid_t granter, mapper;
 	bool readonly;
 };
 

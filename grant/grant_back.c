@@ -141,6 +141,12 @@ int gnt_pin(const struct pvio_machine *m, pvio_domid_t granter,
 		st = PVIO_GNTST_no_space;
 		goto unlock;
 	}
+	if (rd + wr && ACT_DOM(a) != mapper) {
+		/* Pinned by another domain: the granter rewrote the entry
+		 * under the pins (Xen refuses the same way). */
+		st = PVIO_GNTST_permission_denied;
+		goto unlock;
+	}
 	st = pin_status(p->e, mapper, readonly);
 	if (st != PVIO_GNTST_okay)
 		goto unlock;
@@ -159,8 +165,9 @@ int gnt_pin(const struct pvio_machine *m, pvio_domid_t granter,
 		rd++;
 	else
 		wr++;
-	act_unlock(p->act, ACT_MAKE(rd, wr, mfn));
+	act_unlock(p->act, ACT_MAKE(rd, wr, mapper, mfn));
 	p->mfn = mfn;
+	p->mapper = mapper;
 	return PVIO_GNTST_okay;
 unlock:
 	act_unlock(p->act, a);
@@ -170,7 +177,8 @@ put:
 	return st;
 }
 
-/* Returns GNTST_okay, or eagain/general_error with the pin still held. */
+/* Returns GNTST_okay, eagain (pin still held), or bad_handle (the pin was
+ * dropped by the toolstack: nothing held). */
 static int unpin(const struct pvio_machine *m, const struct gnt_pin *p)
 {
 	uint32_t rd, wr, mfn;
@@ -181,16 +189,18 @@ static int unpin(const struct pvio_machine *m, const struct gnt_pin *p)
 	rd = ACT_RD(a);
 	wr = ACT_WR(a);
 	mfn = ACT_MFN(a);
-	if ((p->readonly ? rd : wr) == 0) {
+	if ((p->readonly ? rd : wr) == 0 || ACT_DOM(a) != p->mapper) {
+		/* Not ours any more: the toolstack dropped our pins when it
+		 * destroyed our domain (pvio_gnt_mapper_release()). */
 		act_unlock(p->act, a);
-		return PVIO_GNTST_general_error; /* counts corrupted */
+		return PVIO_GNTST_bad_handle;
 	}
 	if (p->readonly)
 		rd--;
 	else
 		wr--;
 	fix_status(p->e, rd, wr); /* R3 */
-	act_unlock(p->act, rd + wr ? ACT_MAKE(rd, wr, mfn) : 0);
+	act_unlock(p->act, rd + wr ? ACT_MAKE(rd, wr, p->mapper, mfn) : 0);
 	if (rd + wr == 0)
 		pvio_frame_put(m, mfn);
 	pvio_frame_put(m, p->act_mfn);
@@ -323,12 +333,13 @@ static int unmap_one(struct pvio_gnt_back *b, uint32_t h)
 	p.gnt_mfn = t.gnt_mfn;
 	p.act_mfn = t.act_mfn;
 	p.granter = t.dom;
+	p.mapper = b->domid;
 	p.readonly = t.flags & MT_RO;
 	gnt_pin_locate(b->m, &p, t.ref);
 	st = unpin(b->m, &p);
 
 	gnt_spin_lock(&b->lock);
-	if (st == PVIO_GNTST_okay)
+	if (st == PVIO_GNTST_okay || st == PVIO_GNTST_bad_handle)
 		handle_free_locked(b, h);
 	else
 		b->mt[h].flags = t.flags; /* still mapped; the caller may retry */
@@ -429,4 +440,121 @@ int pvio_gnt_copy(struct pvio_gnt_back *b, struct pvio_gnt_copy_op *ops, uint32_
 	for (uint32_t i = 0; i < n; i++)
 		ops[i].status = (int16_t)copy_one(b, &ops[i]);
 	return 0;
+}
+
+/* ---- Toolstack: a dead mapper's pins ------------------------------------ */
+
+/* A holder of an active entry's lock gets this long before the sweep
+ * takes the lock over (8x a pin's patience: only a holder that is dead,
+ * or stopped for that long, loses it). */
+#define RELEASE_SPIN_LIMIT (ACT_SPIN_LIMIT * 8u)
+
+/*
+ * Drop dead's pins on one active entry. The entry belongs to dead when
+ * its recorded mapper is dead (then every pin on it is dead's: one mapper
+ * per grant), or, with no pins, when dead died holding its lock in a first
+ * pin (the granted entry names dead). Returns the pins dropped.
+ */
+static uint32_t release_entry(const struct pvio_machine *m,
+			      struct pvio_grant_entry_v1 *e, _Atomic uint64_t *act,
+			      uint32_t gnt_mfn, uint32_t act_mfn, pvio_domid_t dead)
+{
+	uint64_t a = atomic_load_explicit(act, memory_order_relaxed);
+	uint32_t spins = 0, n;
+
+	/* A5 (as in act_lock()), with a longer patience and a take-over. */
+	for (;;) {
+		if (a == 0)
+			return 0; /* no pins, nobody inside: nothing of dead's */
+		if (!(a & ACT_LOCK)) {
+			if (atomic_compare_exchange_weak_explicit(act, &a, a | ACT_LOCK,
+					memory_order_acquire, memory_order_relaxed))
+				break;
+			continue;
+		}
+		if (++spins >= RELEASE_SPIN_LIMIT) {
+			/* The holder died inside pin or unpin. Take over
+			 * only what is dead's; a live holder would be ours
+			 * to wait for, and it does not hold this long. */
+			a = atomic_load_explicit(act, memory_order_acquire);
+			if (!(a & ACT_LOCK)) {
+				spins = 0; /* released after all: lock it */
+				continue;
+			}
+			a &= ~ACT_LOCK;
+			if (ACT_RD(a) + ACT_WR(a) ? ACT_DOM(a) != dead :
+			    hdr_domid(atomic_load_explicit(&e->hdr,
+					memory_order_acquire)) != dead)
+				return 0;
+			break;
+		}
+		pvio_cpu_relax();
+		a = atomic_load_explicit(act, memory_order_relaxed);
+	}
+	n = ACT_RD(a) + ACT_WR(a);
+	if (n == 0 || ACT_DOM(a) == dead) {
+		/* R3 (as in fix_status()): no pins left, the granter may
+		 * revoke. A first pin dead did not finish may have set the
+		 * bits with no count yet: cleared too. */
+		if (n || hdr_domid(atomic_load_explicit(&e->hdr, memory_order_relaxed)) == dead)
+			atomic_fetch_and_explicit(&e->hdr,
+				~(uint32_t)(PVIO_GTF_reading | PVIO_GTF_writing),
+				memory_order_release);
+		act_unlock(act, 0); /* R5 */
+		if (n)
+			pvio_frame_put(m, ACT_MFN(a));
+		/* Each pin holds one reference on each table frame. A pin or
+		 * unpin dead was inside keeps its own: it may or may not
+		 * have been counted, and dropping one too many could free a
+		 * table frame under another mapper; at worst the frame
+		 * outlives its granter (orphaned, not reused). */
+		for (uint32_t k = 0; k < n; k++) {
+			pvio_frame_put(m, act_mfn);
+			pvio_frame_put(m, gnt_mfn);
+		}
+		return n;
+	}
+	act_unlock(act, a);
+	return 0;
+}
+
+uint32_t pvio_gnt_mapper_release(const struct pvio_machine *m, pvio_domid_t dead)
+{
+	uint32_t released = 0;
+
+	if (!m || dead >= m->max_domains)
+		return 0;
+	for (pvio_domid_t g = 0; g < m->max_domains; g++) {
+		struct pvio_mach_dom *d = &m->doms[g];
+		uint32_t st = pvio_load_acquire(&d->state);
+
+		if (st != PVIO_DOM_ALIVE && st != PVIO_DOM_DYING)
+			continue;
+		/* A1: pairs with R1 in grow_table(). */
+		uint32_t nr = pvio_load_acquire(&d->nr_gnt_frames);
+
+		if (nr > PVIO_GNT_FRAMES_LIMIT)
+			nr = PVIO_GNT_FRAMES_LIMIT;
+		for (uint32_t i = 0; i < nr; i++) {
+			uint32_t gnt_mfn = pvio_load_relaxed(&d->gnt_frames[i]);
+			uint32_t act_mfn = pvio_load_relaxed(&d->act_frames[i]);
+
+			/* Hold the table frames while we walk them. */
+			if (!pvio_frame_get(m, gnt_mfn, g))
+				continue;
+			if (!pvio_frame_get(m, act_mfn, g)) {
+				pvio_frame_put(m, gnt_mfn);
+				continue;
+			}
+			struct pvio_grant_entry_v1 *e = pvio_mach_frame(m, gnt_mfn);
+			_Atomic uint64_t *act = pvio_mach_frame(m, act_mfn);
+
+			for (uint32_t k = 0; k < PVIO_GNT_PER_FRAME; k++)
+				released += release_entry(m, &e[k], &act[k], gnt_mfn,
+							  act_mfn, dead);
+			pvio_frame_put(m, act_mfn);
+			pvio_frame_put(m, gnt_mfn);
+		}
+	}
+	return released;
 }

@@ -64,11 +64,15 @@
  * also through pvio_evtchn_consume / pvio_evtchn_wait): the domain's
  * "vCPUs". Threads of different waiters may share one handle. Control
  * operations may be called from any thread of any process mapping the
- * region. The control lock is a plain spinlock: a process killed while
- * inside a control operation leaves it held, and every later control
- * operation on the region spins (the data path is unaffected). The lock
- * word records the holder's domid + 1 so hostd can see who died with it;
- * recovering is not implemented.
+ * region. The control lock is a spinlock whose word names its holder
+ * (domid + 1, taken in the same compare-and-swap as the lock): a process
+ * killed inside a control operation leaves it held, and other control
+ * operations spin (the data path is unaffected) until the toolstack reaps
+ * the dead domain (pvio_evtchn_domain_reap(), which hostd calls when a
+ * domain's process is gone): it takes the lock over, and destroying the
+ * domain repairs whatever half-done operation it left, since every
+ * operation of a domain writes only its own table and ends of channels
+ * bound to it.
  *
  * Trust: the region is shared with every domain, as Dom0's view of Xen is
  * (see DESIGN.md decision 4). Values read from it are range-checked before
@@ -196,8 +200,10 @@ struct pvio_evtchn_region {
 	uint32_t nr_domains;  /* domids 0 .. nr_domains - 1 */
 	uint32_t nr_ports;    /* PVIO_EVTCHN_NR_PORTS */
 	uint64_t bytes;       /* size of the whole region */
-	_Atomic uint32_t lock;   /* control-operation spinlock: 0 free, 1 held */
-	_Atomic uint32_t holder; /* domid + 1 of the lock holder, for debugging */
+	_Atomic uint32_t lock;   /* control-operation spinlock: 0 free, else
+				  * its holder: domid + 1, or 0xffffffff for
+				  * the toolstack (domain create/destroy) */
+	_Atomic uint32_t unused_holder; /* 0 (was the holder, now in lock) */
 	uint32_t nr_waiters;  /* PVIO_EVTCHN_NR_WAITERS (version 2) */
 	uint8_t pad[4096 - 36];
 };
@@ -312,6 +318,18 @@ int pvio_evtchn_domain_create(void *region, pvio_domid_t domid);
  */
 int pvio_evtchn_domain_destroy(void *region, pvio_domid_t domid,
 			       const struct pvio_evtchn_wait_ops *ops, void *ctx);
+
+/*
+ * Reap domain domid, whose every thread is gone (its process died): as
+ * pvio_evtchn_domain_destroy(), but if it died inside a control operation
+ * holding the region lock, take the lock over (never released otherwise),
+ * and also unbind any end of another domain still bound to it, which an
+ * operation it did not finish may have left. Only the toolstack, and only
+ * once domid can run no more: its own lock would be taken from under it.
+ * Returns 0, -EINVAL (bad region or domid), -ESRCH (not alive).
+ */
+int pvio_evtchn_domain_reap(void *region, pvio_domid_t domid,
+			    const struct pvio_evtchn_wait_ops *ops, void *ctx);
 
 /* ---- A domain's handle ---- */
 

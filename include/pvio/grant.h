@@ -285,7 +285,8 @@ struct pvio_gnt_map_op {
  * backend (GNTST_permission_denied), writable unless GNTMAP_readonly is
  * asked (writable map of a read-only grant: GNTST_permission_denied),
  * naming a populated pfn (GNTST_bad_page); GNTST_no_space when out of
- * handles, GNTST_eagain if the entry's pin lock stays held (a backend died
+ * handles or when the grant already has 255 pins of that kind (Xen's
+ * limit), GNTST_eagain if the entry's pin lock stays held (a backend died
  * holding it), GNTST_general_error if the granter keeps rewriting the
  * entry. On success GTF_reading (and GTF_writing) are set in the entry and
  * the frame stays valid, even if the granter dies, until unmapped.
@@ -307,11 +308,27 @@ struct pvio_gnt_unmap_op {
 
 /*
  * Unmap. The caller stops touching the page first. A handle not currently
- * mapped (double unmap, garbage) gets GNTST_bad_handle and changes nothing.
+ * mapped (double unmap, garbage) gets GNTST_bad_handle and changes nothing;
+ * so does a mapping the toolstack already dropped when it destroyed this
+ * backend's domain (pvio_gnt_mapper_release()), whose handle is freed.
  * pvio_gnt_unmap returns 0 or -EINVAL; pvio_gnt_unmap_one the status.
  */
 int pvio_gnt_unmap(struct pvio_gnt_back *b, struct pvio_gnt_unmap_op *ops, uint32_t n);
 int pvio_gnt_unmap_one(struct pvio_gnt_back *b, uint32_t handle);
+
+/*
+ * Toolstack, domain death (Xen's gnttab_release_mappings): drop every pin
+ * domain dead holds on any live domain's grants - mappings, and a copy or
+ * map it was inside when it died - so each granter's revoke succeeds
+ * again and frames a dead granter left behind are freed. Works from the
+ * active entries in hypervisor memory (each records its one mapping
+ * domain), not from dead's private maptrack, which died with it. Call it
+ * once no thread of dead runs (pvio_mem_domain_destroy() does, on the
+ * host platform). An entry lock dead died holding is taken over after a
+ * long wait. Pins on grants of a granter that died before dead are not
+ * reachable: those frames stay orphaned. Returns the pins dropped.
+ */
+uint32_t pvio_gnt_mapper_release(const struct pvio_machine *m, pvio_domid_t dead);
 
 /* Mappings currently held (in use or being made). Any thread. */
 uint32_t pvio_gnt_nr_mapped(const struct pvio_gnt_back *b);

@@ -61,10 +61,13 @@ int pvio_mem_domain_create(struct pvio_mem *mem, pvio_domid_t domid,
 			   uint32_t nr_pages, uint32_t max_gnt_frames);
 
 /*
- * Destroy domain domid: every frame it owns (P2M and grant table) goes
- * back to the pool, except frames a backend still has mapped, which stay
- * valid (ORPHAN) until the last unmap frees them, as on Xen.
- * Toolstack only. Returns 0, -EINVAL, -ESRCH (no such live domain).
+ * Destroy domain domid, as Xen's domain_kill: first every grant it has
+ * mapped is released (pvio_gnt_mapper_release(): the granters can revoke
+ * again), then every frame it owns (P2M and grant table) goes back to the
+ * pool, except frames a backend still has mapped, which stay valid
+ * (ORPHAN) until the last unmap frees them. Toolstack only, once no thread
+ * of domid runs (hostd: when its process is gone).
+ * Returns 0, -EINVAL, -ESRCH (no such live domain).
  */
 int pvio_mem_domain_destroy(struct pvio_mem *mem, pvio_domid_t domid);
 

@@ -242,6 +242,47 @@ static void mapping_outlives_granter_death_until_unmap(void **state)
 	assert_int_equal(st.nr_orphan, 0);
 }
 
+static void pins_beyond_255_of_a_kind_are_no_space(void **state)
+{
+	struct gt_env *env = *state;
+	static uint32_t h[256];
+	pvio_grant_ref_t ref;
+	void *page;
+
+	assert_int_equal(pvio_gnt_grant(env->f, BACK_ID, 5, false, &ref), 0);
+	for (int i = 0; i < 255; i++)
+		assert_int_equal(pvio_gnt_map_one(env->b, FRONT_ID, ref, PVIO_GNTMAP_readonly,
+						  &page, &h[i]), PVIO_GNTST_okay);
+	assert_int_equal(pvio_gnt_map_one(env->b, FRONT_ID, ref, PVIO_GNTMAP_readonly,
+					  &page, &h[255]), PVIO_GNTST_no_space);
+	/* The writable count is separate (Xen's is too). */
+	assert_int_equal(pvio_gnt_map_one(env->b, FRONT_ID, ref, 0, &page, &h[255]),
+			 PVIO_GNTST_okay);
+	for (int i = 0; i < 256; i++)
+		assert_int_equal(pvio_gnt_unmap_one(env->b, h[i]), PVIO_GNTST_okay);
+	assert_int_equal(pvio_gnt_revoke(env->f, ref), 0);
+}
+
+static void entry_rewritten_under_pins_does_not_let_another_domain_in(void **state)
+{
+	struct gt_env *env = *state;
+	struct pvio_grant_entry_v1 *e;
+	pvio_grant_ref_t ref;
+	uint32_t h, h2;
+	void *page;
+
+	assert_int_equal(pvio_gnt_grant(env->f, BACK_ID, 5, false, &ref), 0);
+	assert_int_equal(pvio_gnt_map_one(env->b, FRONT_ID, ref, 0, &page, &h), 0);
+	/* A hostile granter hands the pinned entry to OTHER_ID by a plain
+	 * store, bypassing revoke. */
+	e = gt_entry(env, ref);
+	atomic_store(&e->hdr, (atomic_load(&e->hdr) & 0xffffu) | (uint32_t)OTHER_ID << 16);
+	assert_int_equal(pvio_gnt_map_one(env->other, FRONT_ID, ref, 0, &page, &h2),
+			 PVIO_GNTST_permission_denied);
+	/* Our mapping is still ours to unmap. */
+	assert_int_equal(pvio_gnt_unmap_one(env->b, h), PVIO_GNTST_okay);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, gt_setup, gt_teardown)
@@ -258,6 +299,8 @@ int main(void)
 		T(batch_map_reports_status_per_op),
 		T(out_of_handles_is_no_space),
 		T(mapping_outlives_granter_death_until_unmap),
+		T(pins_beyond_255_of_a_kind_are_no_space),
+		T(entry_rewritten_under_pins_does_not_let_another_domain_in),
 	};
 	return cmocka_run_group_tests_name("grant_map", tests, NULL, NULL);
 }

@@ -4,7 +4,9 @@
  * domain; a forked child is the frontend domain, which attaches to machine
  * memory through fds passed with SCM_RIGHTS (as hostd will), grants pages
  * and checks what the backend did to them. Also: the granting process is
- * SIGKILLed while the backend holds a mapping.
+ * SIGKILLed while the backend holds a mapping; the mapping process is
+ * SIGKILLed while mapped, or in the middle of map/unmap, and the
+ * toolstack's destroy of its domain releases its pins.
  */
 #include <errno.h>
 #include <signal.h>
@@ -249,6 +251,113 @@ static void granter_killed_while_mapped_frame_survives_until_unmap(void **state)
 	close(sv[1]);
 }
 
+/* The frame word's reference count of the frame behind FRONT_ID's pfn. */
+static uint32_t front_frame_refs(struct gt_env *env, uint32_t pfn)
+{
+	return pvio_frame_refs(gt_frame_word(env, pvio_mach_pfn_to_mfn(env->m, FRONT_ID, pfn)));
+}
+
+static void mapper_killed_while_mapped_pins_are_released(void **state)
+{
+	struct gt_env *env = *state;
+	pvio_grant_ref_t rw, ro;
+	int sv[2], status;
+
+	memset(gt_front_page(env, 2), 0x22, 4096);
+	assert_int_equal(pvio_gnt_grant(env->f, BACK_ID, 2, false, &rw), 0);
+	assert_int_equal(pvio_gnt_grant(env->f, BACK_ID, 3, true, &ro), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* The backend domain: three pins, then wait to be killed. */
+		void *a;
+		uint32_t h;
+
+		CHECK(pvio_gnt_map_one(env->b, FRONT_ID, rw, 0, &a, &h) == 0);
+		((unsigned char *)a)[0] = 0xbb;
+		CHECK(pvio_gnt_map_one(env->b, FRONT_ID, rw, PVIO_GNTMAP_readonly, &a, &h) == 0);
+		CHECK(pvio_gnt_map_one(env->b, FRONT_ID, ro, PVIO_GNTMAP_readonly, &a, &h) == 0);
+		CHECK(xwrite(sv[1], "M", 1) == 0);
+		for (;;)
+			pause();
+	}
+	char byte;
+	assert_int_equal(xread(sv[0], &byte, 1), 0);
+	assert_int_equal(gt_front_page(env, 2)[0], 0xbb);
+	assert_int_equal(pvio_gnt_revoke(env->f, rw), -EBUSY);
+	assert_int_equal(pvio_gnt_revoke(env->f, ro), -EBUSY);
+	assert_int_equal(front_frame_refs(env, 2), 1);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+
+	/* The toolstack reaps the backend: every pin it held goes. */
+	assert_int_equal(pvio_mem_domain_destroy(env->mem, BACK_ID), 0);
+	assert_int_equal(pvio_gnt_revoke(env->f, rw), 0);
+	assert_int_equal(pvio_gnt_revoke(env->f, ro), 0);
+	assert_int_equal(front_frame_refs(env, 2), 0);
+	assert_int_equal(front_frame_refs(env, 3), 0);
+	/* No reference is left anywhere: the frontend's death frees all. */
+	assert_int_equal(pvio_mem_domain_destroy(env->mem, FRONT_ID), 0);
+	struct pvio_mem_stats st;
+	pvio_mem_stats(env->mem, &st);
+	assert_int_equal(st.nr_orphan, 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void mapper_killed_mid_map_or_unmap_is_released(void **state)
+{
+	struct gt_env *env = *state;
+	pvio_grant_ref_t ref;
+
+	assert_int_equal(pvio_gnt_grant(env->f, BACK_ID, 4, false, &ref), 0);
+	for (int round = 0; round < 8; round++) {
+		int sv[2], status;
+		char byte;
+
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			/* Map and unmap, read-only and not, as fast as it goes. */
+			CHECK(xwrite(sv[1], "R", 1) == 0);
+			for (uint32_t i = 0;; i++) {
+				void *a, *b;
+				uint32_t h1, h2;
+
+				CHECK(pvio_gnt_map_one(env->b, FRONT_ID, ref, 0, &a, &h1) == 0);
+				CHECK(pvio_gnt_map_one(env->b, FRONT_ID, ref, PVIO_GNTMAP_readonly,
+						       &b, &h2) == 0);
+				CHECK(pvio_gnt_unmap_one(env->b, i % 2 ? h1 : h2) == 0);
+				CHECK(pvio_gnt_unmap_one(env->b, i % 2 ? h2 : h1) == 0);
+			}
+		}
+		assert_int_equal(xread(sv[0], &byte, 1), 0);
+		usleep(200u + (unsigned)round * 300u);
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(pvio_mem_domain_destroy(env->mem, BACK_ID), 0);
+		/* Whatever it was doing, nothing of it holds the grant now. */
+		assert_int_equal(gt_flags(env, ref) & (PVIO_GTF_reading | PVIO_GTF_writing), 0);
+		assert_int_equal(pvio_mem_domain_create(env->mem, BACK_ID, 64, 4), 0);
+		close(sv[0]);
+		close(sv[1]);
+	}
+	/* And the live side still works: the grant maps and revokes. */
+	pvio_gnt_back_destroy(env->b);
+	assert_int_equal(pvio_gnt_back_create(env->m, BACK_ID, 64, &env->b), 0);
+	void *a;
+	uint32_t h;
+	assert_int_equal(pvio_gnt_map_one(env->b, FRONT_ID, ref, 0, &a, &h), 0);
+	assert_int_equal(pvio_gnt_unmap_one(env->b, h), 0);
+	assert_int_equal(pvio_gnt_revoke(env->f, ref), 0);
+}
+
 static int mp_teardown(void **state)
 {
 	struct gt_env *env = *state;
@@ -269,6 +378,12 @@ int main(void)
 			gt_setup, mp_teardown),
 		cmocka_unit_test_setup_teardown(
 			granter_killed_while_mapped_frame_survives_until_unmap,
+			gt_setup, mp_teardown),
+		cmocka_unit_test_setup_teardown(
+			mapper_killed_while_mapped_pins_are_released,
+			gt_setup, mp_teardown),
+		cmocka_unit_test_setup_teardown(
+			mapper_killed_mid_map_or_unmap_is_released,
 			gt_setup, mp_teardown),
 	};
 	return cmocka_run_group_tests_name("grant_multiproc", tests, NULL, NULL);

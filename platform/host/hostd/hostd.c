@@ -17,8 +17,9 @@
  *
  * Building a domain (CONNECT):      tearing it down (EOF on its lifeline):
  *   memory   pvio_mem_domain_create    store socket shut down
- *   evtchn   pvio_evtchn_domain_create evtchn destroy: peers unbound, woken
- *   store    home dir, name, domid     memory destroy: mapped frames orphan
+ *   evtchn   pvio_evtchn_domain_create evtchn reap: peers unbound, woken
+ *   store    home dir, name, domid     memory destroy: its maps released,
+ *                                        mapped frames orphan
  *            adopt the domain's end    store release: home removed, the
  *            introduce: @introduceDomain  domain's watches go, @releaseDomain
  *   reply    domid + fds (SCM_RIGHTS)
@@ -256,9 +257,9 @@ static void dom_teardown(struct pvio_hostd *h, pvio_domid_t domid, int store_fd,
 		shutdown(store_fd, SHUT_RDWR);
 		close(store_fd);
 	}
-	if (evtchn)
-		pvio_evtchn_domain_destroy(h->evt_mem, domid,
-					   &pvio_evtchn_host_futex_ops, NULL);
+	if (evtchn) /* also takes over a lock it died holding */
+		pvio_evtchn_domain_reap(h->evt_mem, domid,
+					&pvio_evtchn_host_futex_ops, NULL);
 	pvio_mem_domain_destroy(h->mem, domid);
 	if (introduced)
 		pvio_xenstored_release_domain(h->srv, domid); /* removes the home */

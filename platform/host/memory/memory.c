@@ -363,6 +363,9 @@ int pvio_mem_domain_destroy(struct pvio_mem *mem, pvio_domid_t domid)
 	if (!atomic_compare_exchange_strong_explicit(&d->state, &expect, PVIO_DOM_DYING,
 			memory_order_seq_cst, memory_order_relaxed))
 		return -ESRCH;
+	/* Its mappings of other domains' grants first (its own grants may
+	 * be among them), while every granter's table is still there. */
+	pvio_gnt_mapper_release(&mem->m, domid);
 	release_frames(mem, domid, atomic_load_explicit(&d->nr_pages,
 							memory_order_relaxed));
 	atomic_store_explicit(&d->state, PVIO_DOM_FREE, memory_order_release);
