@@ -638,10 +638,10 @@ static bool wait_event(struct bb_queue *q)
 			for (uint32_t i = 0; budget; i++) {
 				if (pvio_ring_back_unconsumed(&q->ring) != 0) {
 					bb_spin_result(&q->spin_ring, true);
-					return;
+					return false;
 				}
 				if (atomic_load_explicit(&q->stop, memory_order_relaxed))
-					return;
+					return false;
 				pvio_cpu_relax();
 				if ((i & 31) != 31)
 					continue;
