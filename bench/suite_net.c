@@ -44,6 +44,7 @@
 #include <pvio/host.h>
 
 #include "bench_pvt.h"
+#include "suite_common.h"
 
 #define PROG "pvio-bench"
 #define NSIZES 3
