@@ -174,6 +174,9 @@ void pvio_blkfront_get_stats(const struct pvio_blkfront *bf,
 	st->polls_hit = atomic_load_explicit(&bf->polls_hit, memory_order_relaxed);
 	st->protocol_errors = atomic_load_explicit(&bf->protocol_errors, memory_order_relaxed);
 	st->errors = atomic_load_explicit(&bf->errors, memory_order_relaxed);
+	st->reconnects = bf->reconnects;
+	st->reissued = bf->reissued;
+	st->rings_leaked = bf->rings_leaked;
 }
 
 int pvio_blkfront_check_backend(struct pvio_blkfront *bf, int timeout_ms)
@@ -184,6 +187,26 @@ int pvio_blkfront_check_backend(struct pvio_blkfront *bf, int timeout_ms)
 		return -ENOTCONN;
 	int err = bf_xenbus_check(bf, timeout_ms);
 	if (err == -ENOTCONN)
-		bf_mark_dead(bf, BF_GONE);
+		bf_backend_lost(bf);
 	return err;
+}
+
+int pvio_blkfront_reconnect(struct pvio_blkfront *bf, int timeout_ms)
+{
+	if (!bf || !bf->cfg.reconnect)
+		return -EINVAL;
+	uint32_t st = BF_CONNECTED;
+	/* Asked on a connected device: drop that backend first. */
+	atomic_compare_exchange_strong(&bf->state, &st, BF_RECOVERING);
+	if (atomic_load(&bf->state) != BF_RECOVERING)
+		return -EIO;
+	int err = bf_xenbus_reconnect(bf, timeout_ms);
+	if (err == 0 || err == -ETIMEDOUT)
+		return err;
+	if (err == -EPROTO || err == -ENOMEM || err == -ENOSPC) {
+		/* The device cannot come back: fail what waits. */
+		bf_mark_dead(bf, BF_GONE);
+		return err;
+	}
+	return err; /* a store error or a backend that left again: retry */
 }
