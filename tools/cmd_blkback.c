@@ -109,8 +109,13 @@ static int find_frontend(const struct blkback_side_opts *o, struct pvio_xs *ts,
 		if (o->frontend >= 0) {
 			snprintf(path, sizeof(path), "/local/domain/%d/domid", o->frontend);
 			if (node_exists(ts, path)) {
-				fe_dir(dir, sizeof(dir), (pvio_domid_t)o->frontend, devid);
-				snprintf(path, sizeof(path), "%s/backend", dir);
+				/* Our own dir, not the guest's backend key: a
+				 * backend that died (kill -9) took its dir with
+				 * it, and the guest waits for the device to be
+				 * offered again (blkfront reconnects). */
+				snprintf(path, sizeof(path),
+					 "/local/domain/0/backend/vbd/%d/%u/frontend",
+					 o->frontend, devid);
 				*fe = (pvio_domid_t)o->frontend;
 				if (node_exists(ts, path))
 					return 0;

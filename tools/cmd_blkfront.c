@@ -175,6 +175,14 @@ int blkfront_side_run(const struct blkfront_side_opts *o)
 		goto out;
 	}
 	status = blk_workload_ok(res) ? PVIO_EXIT_OK : PVIO_EXIT_FAIL;
+	if (!pvio_domain_hostd_alive(d)) {
+		/* Its I/O errors are a consequence: name the cause alone. */
+		side_fail(o, BLK_MSG_ERROR, "hostd at %s went away (%" PRIu64
+			  " requests failed)", o->run_dir,
+			  res->read_errors + res->write_errors);
+		status = PVIO_EXIT_FAIL;
+		goto out;
+	}
 	if (o->status_fd >= 0) {
 		blk_msg_send(o->status_fd, BLK_MSG_RESULT, res, sizeof(*res));
 	} else {
