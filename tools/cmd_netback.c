@@ -104,9 +104,13 @@ static int find_frontend(const struct netback_side_opts *o, struct pvio_xs *ts,
 		if (o->frontend >= 0) {
 			snprintf(path, sizeof(path), "/local/domain/%d/domid", o->frontend);
 			if (node_exists(ts, path)) {
-				pvio_xenbus_frontend_path(dir, sizeof(dir), "vif",
-							  (pvio_domid_t)o->frontend, devid);
-				snprintf(path, sizeof(path), "%s/backend", dir);
+				/* Our own dir, not the guest's backend key: a
+				 * netback that died took its dir with it, and
+				 * the guest waits for the vif to be offered
+				 * again (netfront reconnects). */
+				snprintf(path, sizeof(path),
+					 "/local/domain/0/backend/vif/%d/%u/frontend",
+					 o->frontend, devid);
 				*fe = (pvio_domid_t)o->frontend;
 				if (node_exists(ts, path))
 					return 0;

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* The frontend commands' reconnect thread (reconnector.h). */
+#include <errno.h>
+#include <stdio.h>
+
+#include "reconnector.h"
+
+static void *reconnector_main(void *arg)
+{
+	struct reconnector *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		/* The data path marks a dead event channel itself; the store
+		 * tells of a backend that closed or whose dir went. */
+		if (!r->ops->recovering(r->dev) &&
+		    r->ops->check(r->dev, 200) != -ENOTCONN)
+			continue;
+		if (!r->ops->recovering(r->dev))
+			break; /* broken or closed, not merely lost */
+		printf("pvio %s: backend lost; waiting up to %d s for a new one\n",
+		       r->cmd, r->secs);
+		fflush(stdout);
+		int rc = r->ops->reconnect(r->dev, r->secs * 1000);
+		if (rc) {
+			r->err = rc;
+			break;
+		}
+		r->reconnects++;
+		printf("pvio %s: reconnected\n", r->cmd);
+		fflush(stdout);
+	}
+	return NULL;
+}
+
+int reconnector_start(struct reconnector *r, const struct reconnector_ops *ops,
+		      void *dev, const char *cmd, int secs)
+{
+	r->ops = ops;
+	r->dev = dev;
+	r->cmd = cmd;
+	r->secs = secs;
+	r->err = 0;
+	r->reconnects = 0;
+	atomic_store(&r->stop, false);
+	int rc = pthread_create(&r->thread, NULL, reconnector_main, r);
+	r->running = rc == 0;
+	return -rc;
+}
+
+void reconnector_stop(struct reconnector *r)
+{
+	if (!r->running)
+		return;
+	atomic_store(&r->stop, true);
+	pthread_join(r->thread, NULL);
+	r->running = false;
+}
