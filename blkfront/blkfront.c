@@ -210,8 +210,10 @@ static void revoke_retry(struct bf_queue *q)
 		}
 		q->revokes++;
 		if (r.page != BF_NONE) {
-			if (q->bf->persistent)
-				q->pages[r.page].gref = PVIO_GNT_REF_INVALID;
+			/* Always: a reconnect may have ended persistence while
+			 * this persistent grant waited, and a stale ref must
+			 * never be revoked again (refs are reused). */
+			q->pages[r.page].gref = PVIO_GNT_REF_INVALID;
 			pool_put(q, r.page);
 		}
 	}
