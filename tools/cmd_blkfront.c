@@ -165,6 +165,10 @@ int blkfront_side_run(const struct blkfront_side_opts *o)
 	rc = wait_device(d, o->devid, o->wait_s);
 	if (rc == -EINTR)
 		goto out;
+	if (rc == -ECONNRESET) {
+		side_fail(o, BLK_MSG_ERROR, "hostd at %s went away", o->run_dir);
+		goto out;
+	}
 	if (rc) {
 		side_fail(o, BLK_MSG_ERROR, "vbd %u of domain %u %s", o->devid,
 			  (unsigned)d->domid, rc == -ETIMEDOUT ? "did not appear in time" :
@@ -177,6 +181,10 @@ int blkfront_side_run(const struct blkfront_side_opts *o)
 	fc.timeout_ms = o->wait_s * 1000;
 	fc.reconnect = o->reconnect_s > 0;
 	rc = pvio_blkfront_open_devid(d, o->devid, &fc, &bf);
+	if (rc && !pvio_domain_hostd_alive(d)) {
+		side_fail(o, BLK_MSG_ERROR, "hostd at %s went away", o->run_dir);
+		goto out;
+	}
 	if (rc) {
 		side_fail(o, BLK_MSG_ERROR, "cannot connect vbd %u: %s", o->devid,
 			  rc == -ETIMEDOUT ? "the backend did not answer in time" : strerror(-rc));

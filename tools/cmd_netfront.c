@@ -208,6 +208,10 @@ int netfront_side_run(const struct netfront_side_opts *o)
 	rc = wait_device(d, o->devid, o->wait_s);
 	if (rc == -EINTR)
 		goto out;
+	if (rc == -ECONNRESET) {
+		side_fail(o, NET_MSG_ERROR, "hostd at %s went away", o->run_dir);
+		goto out;
+	}
 	if (rc) {
 		side_fail(o, NET_MSG_ERROR, "vif %u of domain %u %s", o->devid,
 			  (unsigned)d->domid, rc == -ETIMEDOUT ? "did not appear in time" :
@@ -219,6 +223,10 @@ int netfront_side_run(const struct netfront_side_opts *o)
 	fc.timeout_ms = o->wait_s * 1000;
 	fc.reconnect = o->reconnect_s > 0;
 	rc = pvio_netfront_open_devid(d, o->devid, &fc, &nf);
+	if (rc && !pvio_domain_hostd_alive(d)) {
+		side_fail(o, NET_MSG_ERROR, "hostd at %s went away", o->run_dir);
+		goto out;
+	}
 	if (rc) {
 		side_fail(o, NET_MSG_ERROR, "cannot connect vif %u: %s", o->devid,
 			  rc == -ETIMEDOUT ? "the backend did not answer in time" : strerror(-rc));
@@ -256,6 +264,12 @@ int netfront_side_run(const struct netfront_side_opts *o)
 		goto out;
 	}
 	status = net_workload_ok(res, NULL) ? PVIO_EXIT_OK : PVIO_EXIT_FAIL;
+	if (!pvio_domain_hostd_alive(d)) {
+		/* Its errors are a consequence: name the cause alone. */
+		side_fail(o, NET_MSG_ERROR, "hostd at %s went away", o->run_dir);
+		status = PVIO_EXIT_FAIL;
+		goto out;
+	}
 	if (o->status_fd >= 0) {
 		blk_msg_send(o->status_fd, NET_MSG_RESULT, res, sizeof(*res));
 	} else {
