@@ -12,6 +12,7 @@
  * stdout: "serving A B" once both devices are in InitWait; for each
  * device torn down one JSON object {"freed": FE, "grant_maps", "grant_unmaps",
  * "handles_before", "handles_after", "backend_dir_gone", "frontend_gone"};
+ * "handles N" (grant mappings held now) on SIGUSR1;
  * "done" when both are gone or on SIGTERM. Exit 0, or 1 on a set-up error
  * (one line on stderr).
  */
@@ -40,12 +41,18 @@ struct dev {
 	bool live;
 };
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, snapshot;
 
 static void on_term(int sig)
 {
 	(void)sig;
 	stop = 1;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	snapshot = 1;
 }
 
 static bool exists(struct pvio_xs *xs, const char *path)
@@ -151,6 +158,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
+	signal(SIGUSR1, on_usr1);
 	memset(devs, 0, sizeof(devs));
 	for (int i = 0; i < 2; i++) {
 		devs[i].fe = (pvio_domid_t)strtoul(argv[2 + 2 * i], NULL, 0);
@@ -180,6 +188,11 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	while (!stop && (devs[0].live || devs[1].live)) {
 		poll(NULL, 0, 100);
+		if (snapshot) {
+			snapshot = 0;
+			printf("handles %u\n", handles_in_use(d));
+			fflush(stdout);
+		}
 		if (!pvio_domain_hostd_alive(d)) {
 			fprintf(stderr, "kill_blk_backend2: hostd went away\n");
 			return 1;
