@@ -101,6 +101,14 @@ class Proc:
         return self.finish(30)
 
 
+def reap(*procs):
+    """Kill what still runs of procs (None allowed), after a failure."""
+    for p in procs:
+        if p is not None and p.p.poll() is None:
+            p.p.kill()
+            p.finish(10)
+
+
 def sparse_image(size):
     fd, path = tempfile.mkstemp(prefix="pvio-kill-test-", suffix=".img", dir="/var/tmp")
     os.ftruncate(fd, size)
@@ -280,76 +288,49 @@ def t_blk_frontend():
         check("no grant handle left at the end",
               len(freed) == 2 and freed[-1]["handles_after"] == 0, str(freed))
     finally:
-        for p in (be, ga, gb):
-            if p is not None and p.p.poll() is None:
-                p.p.kill()
-                p.finish(10)
+        reap(be, ga, gb)
         h.close()
         for img in imgs:
             os.unlink(img)
 
 
 def t_hostd():
-    """kill -9 hostd under I/O: blkback and the guest exit 1 with one line
-    on stderr, in bounded time; then the same for netback and netfront."""
-    hostd_blk()
-    hostd_net()
-
-
-def hostd_net():
-    h = Hostd()
-    g = be = None
-    try:
-        g = Proc([PVIO, "netfront", "--run-dir", h.dir, "--duration", "600"])
-        be = driver_domain([PVIO, "netback", "--run-dir", h.dir, "--frontend", "1",
-                            "--port", "ring"])
-        time.sleep(2)
-        check("net: the guest runs", g.p.poll() is None)
-        h.p.send_signal(signal.SIGKILL)
-        h.p.wait(10)
-        for name, p in (("netback", be), ("netfront", g)):
-            rc, err = p.finish(60)
-            lines = [l for l in err.strip().splitlines() if "waits for vif" not in l]
-            check(f"{name} exits 1 after hostd died, not hanging", rc == 1,
-                  f"rc={rc} {err!r}")
-            check(f"{name} says so in one line naming hostd",
-                  len(lines) == 1 and "hostd" in lines[0], repr(err))
-    finally:
-        for p in (be, g):
-            if p is not None and p.p.poll() is None:
-                p.p.kill()
-                p.finish(10)
-        h.close()
-
-
-def hostd_blk():
-    h = Hostd()
+    """kill -9 hostd under I/O: the backend and the guest exit 1 with one
+    line on stderr naming hostd, in bounded time; block and network."""
     img = sparse_image(64 << 20)
+    try:
+        hostd_case("blk", [PVIO, "blkfront", "--runtime", "600", "--rw", "randrw"],
+                   [PVIO, "blkback", "--frontend", "1",
+                    "--disk", f"format=raw,vdev=xvda,access=rw,target={img}"])
+    finally:
+        os.unlink(img)
+    hostd_case("net", [PVIO, "netfront", "--duration", "600"],
+               [PVIO, "netback", "--frontend", "1", "--port", "ring"])
+
+
+def hostd_case(kind, front, back):
+    """front and back without --run-dir; the guest is hostd's first: 1."""
+    h = Hostd()
     g = be = None
     try:
-        g = Proc([PVIO, "blkfront", "--run-dir", h.dir, "--runtime", "600",
-                  "--rw", "randrw"])
-        # pvio blkfront prints nothing until it connects: find its domid
-        # as the first guest (hostd starts at 1).
-        be = blkback(h, 1, img)
+        g = Proc(front[:2] + ["--run-dir", h.dir] + front[2:])
+        be = driver_domain(back[:2] + ["--run-dir", h.dir] + back[2:])
         time.sleep(2)
-        check("the guest runs", g.p.poll() is None, g.finish(1)[1] if g.p.poll() else "")
+        check(f"{kind}: the guest runs", g.p.poll() is None)
         h.p.send_signal(signal.SIGKILL)
         h.p.wait(10)
-        for name, p in (("blkback", be), ("blkfront", g)):
+        for p in (be, g):
+            name = p.args[1]
             rc, err = p.finish(60)
-            lines = err.strip().splitlines()
+            # netfront names its domain at start: not about hostd.
+            lines = [l for l in err.strip().splitlines() if " waits for " not in l]
             check(f"{name} exits 1 after hostd died, not hanging", rc == 1,
                   f"rc={rc} {err!r}")
             check(f"{name} says so in one line naming hostd",
                   len(lines) == 1 and "hostd" in lines[0], repr(err))
     finally:
-        for p in (be, g):
-            if p is not None and p.p.poll() is None:
-                p.p.kill()
-                p.finish(10)
+        reap(be, g)
         h.close()
-        os.unlink(img)
 
 
 def t_blk_eio():
@@ -458,10 +439,7 @@ def t_net_backend():
             print("new netback tx_packets: %d" % bdocs[-1]["tx_packets"], flush=True)
         be = None
     finally:
-        for p in (be, fe):
-            if p is not None and p.p.poll() is None:
-                p.p.kill()
-                p.finish(10)
+        reap(be, fe)
         h.close()
 
 
@@ -499,10 +477,7 @@ def t_blk_backend_cmd():
             print("blkfront: " + json.dumps({k: docs[-1].get(k) for k in (
                 "reads", "writes", "errors", "verify", "verify_checked")}), flush=True)
     finally:
-        for p in (be, fe):
-            if p is not None and p.p.poll() is None:
-                p.p.kill()
-                p.finish(10)
+        reap(be, fe)
         h.close()
         os.unlink(img)
 
