@@ -126,7 +126,9 @@ int pvio_blkfront_close(struct pvio_blkfront *bf)
 		return 0;
 	t = bf->cfg.timeout_ms < 0 ? PVIO_BLKFRONT_FOREVER :
 	    (uint64_t)bf->cfg.timeout_ms * 1000000u;
-	if (pvio_blkfront_drain(bf, t) != 0)
+	/* Recovering: no reconnect can come now; the backend is dead. */
+	if (atomic_load(&bf->state) == BF_RECOVERING ||
+	    pvio_blkfront_drain(bf, t) != 0)
 		bf_mark_dead(bf, BF_GONE);
 	err = bf_xenbus_disconnect(bf);
 	/* No request can be in flight now; make later calls fail. */
@@ -201,12 +203,7 @@ int pvio_blkfront_reconnect(struct pvio_blkfront *bf, int timeout_ms)
 	if (atomic_load(&bf->state) != BF_RECOVERING)
 		return -EIO;
 	int err = bf_xenbus_reconnect(bf, timeout_ms);
-	if (err == 0 || err == -ETIMEDOUT)
-		return err;
-	if (err == -EPROTO || err == -ENOMEM || err == -ENOSPC) {
-		/* The device cannot come back: fail what waits. */
-		bf_mark_dead(bf, BF_GONE);
-		return err;
-	}
-	return err; /* a store error or a backend that left again: retry */
+	if (err)
+		bf_mark_dead(bf, BF_GONE); /* given up: fail what waits, now */
+	return err;
 }

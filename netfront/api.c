@@ -547,8 +547,8 @@ int pvio_netfront_reconnect(struct pvio_netfront *nf, int timeout_ms)
 		nf_rx_stop(&nf->q[n]);
 	}
 	int err = nf_xenbus_reconnect(nf, timeout_ms);
-	if (err == -EPROTO || err == -ENOMEM || err == -ENOSPC)
-		nf_mark_dead(nf, NF_GONE); /* it cannot come back */
+	if (err)
+		nf_mark_dead(nf, NF_GONE); /* given up: every call fails now */
 	return err;
 }
 

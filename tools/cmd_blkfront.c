@@ -191,7 +191,7 @@ int blkfront_side_run(const struct blkfront_side_opts *o)
 		goto out;
 	}
 	if (fc.reconnect && reconnector_start(&rec, &blkfront_reconnect_ops, bf, o->cmd,
-					      o->reconnect_s)) {
+					      o->reconnect_s, &blk_stop_requested)) {
 		side_fail(o, BLK_MSG_ERROR, "cannot start the reconnect thread");
 		goto out;
 	}

@@ -233,7 +233,7 @@ int netfront_side_run(const struct netfront_side_opts *o)
 		goto out;
 	}
 	if (fc.reconnect && reconnector_start(&rec, &netfront_reconnect_ops, nf, o->cmd,
-					      o->reconnect_s)) {
+					      o->reconnect_s, o->tap ? NULL : &blk_stop_requested)) {
 		side_fail(o, NET_MSG_ERROR, "cannot start the reconnect thread");
 		goto out;
 	}

@@ -22,7 +22,11 @@ static void *reconnector_main(void *arg)
 		fflush(stdout);
 		int rc = r->ops->reconnect(r->dev, r->secs * 1000);
 		if (rc) {
+			/* The device is gone now: end the run, do not let it
+			 * fail request after request until its runtime. */
 			r->err = rc;
+			if (r->give_up)
+				*r->give_up = 1;
 			break;
 		}
 		r->reconnects++;
@@ -33,8 +37,10 @@ static void *reconnector_main(void *arg)
 }
 
 int reconnector_start(struct reconnector *r, const struct reconnector_ops *ops,
-		      void *dev, const char *cmd, int secs)
+		      void *dev, const char *cmd, int secs,
+		      volatile sig_atomic_t *give_up)
 {
+	r->give_up = give_up;
 	r->ops = ops;
 	r->dev = dev;
 	r->cmd = cmd;

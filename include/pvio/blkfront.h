@@ -229,7 +229,8 @@ int pvio_blkfront_open_devid(struct pvio_domain *d, uint32_t devid,
 			     struct pvio_blkfront **out);
 
 /*
- * Wait for every request in flight (a dead backend fails them), switch to
+ * Wait for every request in flight (a dead backend fails them, and so
+ * does a lost one the device was still waiting to reconnect), switch to
  * Closing, wait (cfg->timeout_ms) for the backend to close, switch to
  * Closed, revoke every grant and free everything; bf is gone. Grants the
  * backend still maps are retried for up to timeout_ms; any left then are
@@ -342,11 +343,11 @@ bool pvio_blkfront_recovering(const struct pvio_blkfront *bf);
  * (retried as usual); a ring it pins is replaced (rings_leaked).
  * Called on a connected device, it first drops that backend.
  * The calling thread uses d->xs; other threads may submit and wait
- * meanwhile. Returns 0 (connected again); -ETIMEDOUT (no backend in time:
- * still recovering, call again); -EINVAL (bf NULL or no cfg.reconnect);
- * -EIO (the device is broken or closed); -EPROTO, -ENOMEM, -ENOSPC (the
- * device is then gone: everything fails with -EIO); or a store error
- * (still recovering).
+ * meanwhile. Returns 0 (connected again); -EINVAL (bf NULL or no
+ * cfg.reconnect); -EIO (the device is broken or closed); or, with the
+ * device then gone (everything in flight and later fails with -EIO):
+ * -ETIMEDOUT (no backend in time), -ECONNRESET (the new backend left
+ * during the handshake), -EPROTO, -ENOMEM, -ENOSPC, or a store error.
  */
 int pvio_blkfront_reconnect(struct pvio_blkfront *bf, int timeout_ms);
 

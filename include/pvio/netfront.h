@@ -384,10 +384,11 @@ bool pvio_netfront_recovering(const struct pvio_netfront *nf);
  * queue count negotiated at open (fewer is -EPROTO). Called on a
  * connected vif, it first drops that backend. The calling thread uses
  * d->xs; other threads may send and receive meanwhile (-EAGAIN, nothing).
- * Returns 0 (connected again); -ETIMEDOUT (no backend in time: still
- * recovering, call again); -EINVAL (nf NULL or no cfg.reconnect); -EIO
- * (broken or closed); -EPROTO, -ENOMEM, -ENOSPC (the vif is then gone);
- * or a store error (still recovering).
+ * Returns 0 (connected again); -EINVAL (nf NULL or no cfg.reconnect);
+ * -EIO (broken or closed); or, with the vif then gone (every call fails
+ * with -EIO): -ETIMEDOUT (no backend in time), -ECONNRESET (the new
+ * backend left during the handshake), -EPROTO, -ENOMEM, -ENOSPC, or a
+ * store error.
  */
 int pvio_netfront_reconnect(struct pvio_netfront *nf, int timeout_ms);
 

@@ -482,9 +482,35 @@ def t_blk_backend_cmd():
         os.unlink(img)
 
 
+def t_blk_backend_gone():
+    """pvio blkfront --reconnect 3 whose backend is killed and never comes
+    back: it gives up after 3 s and exits 1 with one line, no hang."""
+    h = Hostd()
+    img = sparse_image(64 << 20)
+    be = fe = None
+    try:
+        fe = Proc([PVIO, "blkfront", "--run-dir", h.dir, "--runtime", "600",
+                   "--reconnect", "3"])
+        be = blkback(h, 1, img)
+        time.sleep(2)
+        be.p.send_signal(signal.SIGKILL)
+        be.finish(30)
+        rc, err = fe.finish(180)
+        check("blkfront gives up: exit 1 long before its runtime", rc == 1,
+              f"rc={rc} {err!r}")
+        lines = err.strip().splitlines()
+        check("one line: no new backend came",
+              len(lines) == 1 and "no new one came in time" in lines[0], repr(err))
+        be = None
+    finally:
+        reap(be, fe)
+        h.close()
+        os.unlink(img)
+
+
 TESTS = {"blk_backend": t_blk_backend, "blk_frontend": t_blk_frontend,
          "hostd": t_hostd, "blk_eio": t_blk_eio, "net_backend": t_net_backend,
-         "blk_backend_cmd": t_blk_backend_cmd}
+         "blk_backend_cmd": t_blk_backend_cmd, "blk_backend_gone": t_blk_backend_gone}
 
 if __name__ == "__main__":
     if os.geteuid() != 0:
