@@ -203,6 +203,14 @@ int blkfront_side_run(const struct blkfront_side_opts *o)
 	wl.progress = wl.progress && isatty(STDOUT_FILENO);
 	rc = blk_workload_run(bf, &wl, &blk_stop_requested, res, msg, sizeof(msg));
 	reconnector_stop(&rec);
+	if (rc != -EINVAL && (rc || rec.err || !blk_workload_ok(res)) &&
+	    frontend_hostd_died(d, 1000)) {
+		/* Its I/O errors are a consequence: name the cause alone. */
+		side_fail(o, BLK_MSG_ERROR, "hostd at %s went away (%" PRIu64
+			  " requests failed)", o->run_dir,
+			  res->read_errors + res->write_errors);
+		goto out;
+	}
 	if (rec.err) {
 		side_fail(o, BLK_MSG_ERROR, "backend lost, and %s", rec.err == -ETIMEDOUT ?
 			  "no new one came in time" : strerror(-rec.err));
@@ -218,14 +226,6 @@ int blkfront_side_run(const struct blkfront_side_opts *o)
 		goto out;
 	}
 	status = blk_workload_ok(res) ? PVIO_EXIT_OK : PVIO_EXIT_FAIL;
-	if (!pvio_domain_hostd_alive(d)) {
-		/* Its I/O errors are a consequence: name the cause alone. */
-		side_fail(o, BLK_MSG_ERROR, "hostd at %s went away (%" PRIu64
-			  " requests failed)", o->run_dir,
-			  res->read_errors + res->write_errors);
-		status = PVIO_EXIT_FAIL;
-		goto out;
-	}
 	if (o->status_fd >= 0) {
 		blk_msg_send(o->status_fd, BLK_MSG_RESULT, res, sizeof(*res));
 	} else {

@@ -249,6 +249,12 @@ int netfront_side_run(const struct netfront_side_opts *o)
 	wl.progress = wl.progress && isatty(STDOUT_FILENO);
 	rc = net_workload_run(nf, &wl, &blk_stop_requested, res, msg, sizeof(msg));
 	reconnector_stop(&rec);
+	if (rc != -EINVAL && (rc || rec.err || !net_workload_ok(res, NULL)) &&
+	    frontend_hostd_died(d, 1000)) {
+		/* Its errors are a consequence: name the cause alone. */
+		side_fail(o, NET_MSG_ERROR, "hostd at %s went away", o->run_dir);
+		goto out;
+	}
 	if (rec.err) {
 		side_fail(o, NET_MSG_ERROR, "backend lost, and %s", rec.err == -ETIMEDOUT ?
 			  "no new one came in time" : strerror(-rec.err));
@@ -264,12 +270,6 @@ int netfront_side_run(const struct netfront_side_opts *o)
 		goto out;
 	}
 	status = net_workload_ok(res, NULL) ? PVIO_EXIT_OK : PVIO_EXIT_FAIL;
-	if (!pvio_domain_hostd_alive(d)) {
-		/* Its errors are a consequence: name the cause alone. */
-		side_fail(o, NET_MSG_ERROR, "hostd at %s went away", o->run_dir);
-		status = PVIO_EXIT_FAIL;
-		goto out;
-	}
 	if (o->status_fd >= 0) {
 		blk_msg_send(o->status_fd, NET_MSG_RESULT, res, sizeof(*res));
 	} else {

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The frontend commands' reconnect thread (reconnector.h). */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
+
+#include <pvio/domain.h>
 
 #include "reconnector.h"
 
@@ -60,4 +63,14 @@ void reconnector_stop(struct reconnector *r)
 	atomic_store(&r->stop, true);
 	pthread_join(r->thread, NULL);
 	r->running = false;
+}
+
+bool frontend_hostd_died(struct pvio_domain *d, int wait_ms)
+{
+	for (int ms = 0; ms <= wait_ms; ms += 20) {
+		if (!pvio_domain_hostd_alive(d))
+			return true;
+		poll(NULL, 0, 20);
+	}
+	return false;
 }

@@ -43,4 +43,13 @@ int reconnector_start(struct reconnector *r, const struct reconnector_ops *ops,
 /* Stop and join it (before the device is closed). Safe if not started. */
 void reconnector_stop(struct reconnector *r);
 
+struct pvio_domain;
+/*
+ * After a failed run: did hostd die (the cause to report, not the I/O
+ * errors it caused)? Its death reaches the backend's lifeline and ours in
+ * no set order, and a backend that saw it first exits and fails our I/O:
+ * so look for up to wait_ms.
+ */
+bool frontend_hostd_died(struct pvio_domain *d, int wait_ms);
+
 #endif
