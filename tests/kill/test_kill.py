@@ -384,13 +384,18 @@ def t_blk_eio():
         check("EIO: the device serves reads afterwards", r2.returncode == 0,
               f"rc={r2.returncode} {r2.stderr!r}")
     finally:
-        for _ in range(50):
+        # Still open while the last run's domains exit: retry, and say
+        # so if the device stays (it would outlive the test).
+        removed = False
+        for _ in range(600):
             try:
                 with open("/sys/class/zram-control/hot_remove", "w") as f:
                     f.write(zid)
+                removed = True
                 break
             except OSError:
-                time.sleep(0.1)  # still open: the last run is exiting
+                time.sleep(0.1)
+        check(f"zram{zid} removed", removed)
 
 
 def t_net_backend():
