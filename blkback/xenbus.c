@@ -398,8 +398,10 @@ void *bb_xenbus_main(void *arg)
 		if (!look) {
 			rc = pvio_xs_wait_token(xs, bb->xdev.token, POLL_MS);
 			if (rc < 0) {
-				bb_log(bb, "blkback %u/%u: store connection lost (%d)",
-				       bb->cfg.fe, bb->devid, rc);
+				/* The store is gone (hostd died): no device
+				 * problem to log; the embedder's own store
+				 * connection fails too, and it reports that
+				 * once (pvio blkback: "hostd ... went away"). */
 				break;
 			}
 			if (rc == 0)

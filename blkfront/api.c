@@ -127,7 +127,9 @@ int pvio_blkfront_close(struct pvio_blkfront *bf)
 		return 0;
 	t = bf->cfg.timeout_ms < 0 ? PVIO_BLKFRONT_FOREVER :
 	    (uint64_t)bf->cfg.timeout_ms * 1000000u;
-	if (pvio_blkfront_drain(bf, t) != 0)
+	/* Recovering: no reconnect can come now; the backend is dead. */
+	if (atomic_load(&bf->state) == BF_RECOVERING ||
+	    pvio_blkfront_drain(bf, t) != 0)
 		bf_mark_dead(bf, BF_GONE);
 	err = bf_xenbus_disconnect(bf);
 	/* No request can be in flight now; make later calls fail. */
@@ -175,6 +177,9 @@ void pvio_blkfront_get_stats(const struct pvio_blkfront *bf,
 	st->polls_hit = atomic_load_explicit(&bf->polls_hit, memory_order_relaxed);
 	st->protocol_errors = atomic_load_explicit(&bf->protocol_errors, memory_order_relaxed);
 	st->errors = atomic_load_explicit(&bf->errors, memory_order_relaxed);
+	st->reconnects = bf->reconnects;
+	st->reissued = bf->reissued;
+	st->rings_leaked = bf->rings_leaked;
 }
 
 int pvio_blkfront_check_backend(struct pvio_blkfront *bf, int timeout_ms)
@@ -185,6 +190,21 @@ int pvio_blkfront_check_backend(struct pvio_blkfront *bf, int timeout_ms)
 		return -ENOTCONN;
 	int err = bf_xenbus_check(bf, timeout_ms);
 	if (err == -ENOTCONN)
-		bf_mark_dead(bf, BF_GONE);
+		bf_backend_lost(bf);
+	return err;
+}
+
+int pvio_blkfront_reconnect(struct pvio_blkfront *bf, int timeout_ms)
+{
+	if (!bf || !bf->cfg.reconnect)
+		return -EINVAL;
+	uint32_t st = BF_CONNECTED;
+	/* Asked on a connected device: drop that backend first. */
+	atomic_compare_exchange_strong(&bf->state, &st, BF_RECOVERING);
+	if (atomic_load(&bf->state) != BF_RECOVERING)
+		return -EIO;
+	int err = bf_xenbus_reconnect(bf, timeout_ms);
+	if (err)
+		bf_mark_dead(bf, BF_GONE); /* given up: fail what waits, now */
 	return err;
 }

@@ -203,8 +203,10 @@ static void revoke_retry(struct bf_queue *q)
 		}
 		q->revokes++;
 		if (r.page != BF_NONE) {
-			if (q->bf->persistent)
-				q->pages[r.page].gref = PVIO_GNT_REF_INVALID;
+			/* Always: a reconnect may have ended persistence while
+			 * this persistent grant waited, and a stale ref must
+			 * never be revoked again (refs are reused). */
+			q->pages[r.page].gref = PVIO_GNT_REF_INVALID;
 			pool_put(q, r.page);
 		}
 	}
@@ -586,7 +588,7 @@ void bf_mark_dead(struct pvio_blkfront *bf, enum bf_state why)
 {
 	uint32_t st = atomic_load_explicit(&bf->state, memory_order_acquire);
 
-	while (st == BF_CONNECTED || st == BF_CONNECTING) {
+	while (st == BF_CONNECTED || st == BF_CONNECTING || st == BF_RECOVERING) {
 		if (atomic_compare_exchange_weak_explicit(&bf->state, &st, why,
 				memory_order_acq_rel, memory_order_acquire))
 			break;
@@ -606,7 +608,62 @@ static bool bf_alive(const struct pvio_blkfront *bf)
 	return atomic_load_explicit(&bf->state, memory_order_acquire) == BF_CONNECTED;
 }
 
+static bool bf_recovering(const struct pvio_blkfront *bf)
+{
+	return atomic_load_explicit(&bf->state, memory_order_acquire) == BF_RECOVERING;
+}
+
+bool pvio_blkfront_recovering(const struct pvio_blkfront *bf)
+{
+	return bf && bf_recovering(bf);
+}
+
+/*
+ * epoch: bf->epoch when the caller looked at the ports it found unbound;
+ * a reconnect since then renewed them, so the news is stale.
+ */
+static void backend_lost_at(struct pvio_blkfront *bf, uint32_t epoch)
+{
+	uint32_t st = BF_CONNECTED;
+
+	if (atomic_load_explicit(&bf->epoch, memory_order_acquire) != epoch)
+		return;
+	if (!bf->cfg.reconnect) {
+		bf_mark_dead(bf, BF_GONE);
+		return;
+	}
+	/* Everything stays where it is; pvio_blkfront_reconnect() takes it. */
+	atomic_compare_exchange_strong_explicit(&bf->state, &st, BF_RECOVERING,
+						memory_order_acq_rel, memory_order_acquire);
+}
+
+void bf_backend_lost(struct pvio_blkfront *bf)
+{
+	backend_lost_at(bf, atomic_load_explicit(&bf->epoch, memory_order_acquire));
+}
+
 /* ------------------------------------------------------------ reaping */
+
+/* Complete the ring request a checked response (shadow idx) answers. */
+static void rsp_complete(struct bf_queue *q, uint32_t idx,
+			 const struct pvio_blkif_response *rsp, struct done_list *done)
+{
+	struct pvio_blkfront *bf = q->bf;
+	struct bf_shadow *s = &q->shadow[idx];
+	struct pvio_blkfront_req *req = s->req;
+	int res = bf_status_to_errno(rsp->status);
+
+	if (res == -EOPNOTSUPP) {
+		if (s->op == PVIO_BLKIF_OP_DISCARD)
+			atomic_store(&bf->discard_ok, false);
+		else if (s->op == PVIO_BLKIF_OP_FLUSH_DISKCACHE ||
+			 s->op == PVIO_BLKIF_OP_WRITE_BARRIER)
+			atomic_store(&bf->flush_ok, false);
+	}
+	shadow_end(q, idx, res);
+	shadow_release(q, idx);
+	part_finish(req, res, done);
+}
 
 /* Take every response q has; returns completions, or -EPROTO when the
  * backend broke the protocol (the caller marks the device broken). */
@@ -637,19 +694,7 @@ static int queue_reap(struct bf_queue *q, struct done_list *done, bool *kick_nee
 			bf_unlock(&q->lock);
 			return -EPROTO;
 		}
-		struct bf_shadow *s = &q->shadow[idx];
-		struct pvio_blkfront_req *req = s->req;
-		int res = bf_status_to_errno(rsp.status);
-		if (res == -EOPNOTSUPP) {
-			if (s->op == PVIO_BLKIF_OP_DISCARD)
-				atomic_store(&bf->discard_ok, false);
-			else if (s->op == PVIO_BLKIF_OP_FLUSH_DISKCACHE ||
-				 s->op == PVIO_BLKIF_OP_WRITE_BARRIER)
-				atomic_store(&bf->flush_ok, false);
-		}
-		shadow_end(q, idx, res);
-		shadow_release(q, idx);
-		part_finish(req, res, done);
+		rsp_complete(q, idx, &rsp, done);
 		n++;
 	}
 	if (q->nr_revoke)
@@ -668,6 +713,7 @@ static int poll_all(struct pvio_blkfront *bf)
 		struct bf_queue *q = &bf->q[n];
 		struct done_list done = { 0 };
 		bool k = false;
+		uint32_t ep = atomic_load_explicit(&bf->epoch, memory_order_acquire);
 		int r = queue_reap(q, &done, &k);
 		if (k && !kick(q))
 			r = -ENOTCONN;
@@ -675,7 +721,7 @@ static int poll_all(struct pvio_blkfront *bf)
 		if (r == -EPROTO)
 			bf_mark_dead(bf, BF_BROKEN);
 		else if (r == -ENOTCONN)
-			bf_mark_dead(bf, BF_GONE);
+			backend_lost_at(bf, ep);
 		else
 			total += r;
 	}
@@ -755,6 +801,16 @@ static int wait_until(struct pvio_blkfront *bf, bf_pred_fn pred, void *arg,
 			return -ETIMEDOUT;
 		uint64_t until = deadline - now < BF_SLICE_NS ? deadline : now + BF_SLICE_NS;
 
+		if (bf_recovering(bf)) {
+			/* Nothing to reap until pvio_blkfront_reconnect()
+			 * (another thread) resumes the device: it bumps seq. */
+			atomic_fetch_add_explicit(&bf->sleepers, 1, memory_order_seq_cst);
+			if (atomic_load_explicit(&bf->seq, memory_order_seq_cst) == seq0)
+				h->ops->sleep(h->ops_ctx, bf->d->domid, &bf->seq, seq0, until);
+			atomic_fetch_sub_explicit(&bf->sleepers, 1, memory_order_seq_cst);
+			continue;
+		}
+		uint32_t ep = atomic_load_explicit(&bf->epoch, memory_order_acquire);
 		uint32_t expect = 0;
 		if (!atomic_compare_exchange_strong_explicit(&bf->waiter, &expect, 1,
 				memory_order_acquire, memory_order_relaxed)) {
@@ -800,7 +856,7 @@ static int wait_until(struct pvio_blkfront *bf, bf_pred_fn pred, void *arg,
 			}
 			if (!pending && !ports_bound(bf)) {
 				atomic_store_explicit(&bf->waiter, 0, memory_order_release);
-				bf_mark_dead(bf, BF_GONE);
+				backend_lost_at(bf, ep);
 				continue;
 			}
 			if (!pending) {
@@ -945,7 +1001,7 @@ int pvio_blkfront_submit(struct pvio_blkfront *bf, uint32_t queue,
 			bf->nr_queues;
 	if (queue >= bf->nr_queues)
 		return -EINVAL;
-	if (!bf_alive(bf))
+	if (!bf_alive(bf) && !bf_recovering(bf))
 		return -EIO;
 	int err = submit_check(bf, req);
 	if (err)
@@ -973,18 +1029,19 @@ int pvio_blkfront_submit(struct pvio_blkfront *bf, uint32_t queue,
 		q->backlog = req;
 	q->backlog_tail = req;
 	bool k = false;
+	uint32_t ep = atomic_load_explicit(&bf->epoch, memory_order_acquire);
 	if (bf_alive(bf)) {
 		/* Flush and discard have no bytes to issue: one part each. */
 		backlog_run(q, &done);
 		k = ring_push(q);
-	} else {
-		queue_fail_locked(q, &done);
+	} else if (!bf_recovering(bf)) {
+		queue_fail_locked(q, &done); /* recovering: it waits queued */
 	}
 	bf_unlock(&q->lock);
 	bool gone = k && !kick(q);
 	deliver(bf, &done);
 	if (gone)
-		bf_mark_dead(bf, BF_GONE);
+		backend_lost_at(bf, ep);
 	return 0;
 }
 
@@ -1120,6 +1177,188 @@ int pvio_blkfront_buf_free(struct pvio_blkfront *bf, void *buf)
 	return pvio_domain_page_free(bf->d, b.pfn, b.n);
 }
 
+/* ------------------------------------------------------------ recovery */
+
+/*
+ * Answers the dead backend published before it died are real: the I/O
+ * was done. Take them; stop at the first one that fails the checks (a
+ * backend dying mid-write may leave junk), whose request is reissued.
+ * Queue locked, state RECOVERING.
+ */
+static void recover_reap_locked(struct bf_queue *q, struct done_list *done)
+{
+	struct pvio_blkif_response rsp;
+	uint32_t idx;
+
+	while (pvio_blkif_front_get_rsp(&q->ring, &rsp) == 1 &&
+	       bf_shadow_check(q, &rsp, &idx) == 0)
+		rsp_complete(q, idx, &rsp, done);
+}
+
+/*
+ * Every request with a part the old backend did not answer goes back to
+ * the front of the backlog, whole (Linux's blkif_recover() requeues whole
+ * requests too): parts answered already are done again, harmless for
+ * reads, writes, flushes and discards of the same buffer. Their grants
+ * end now (a dead backend's pins defer the revoke). Returns how many user
+ * requests were taken back. Queue locked.
+ */
+static uint32_t requeue_inflight_locked(struct bf_queue *q)
+{
+	struct pvio_blkfront_req *head = NULL, *tail = NULL;
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < q->nr_slots && q->shadow; i++) {
+		struct bf_shadow *s = &q->shadow[i];
+		if (s->state != BF_SH_INFLIGHT)
+			continue;
+		struct pvio_blkfront_req *req = s->req;
+		shadow_end(q, i, -EIO);
+		shadow_release(q, i);
+		req->pvt.inflight--;
+		req->pvt.issued = 0;
+		if (req->pvt.queued)
+			continue; /* partly issued: already at the backlog's head */
+		req->pvt.queued = true;
+		req->pvt.next = NULL;
+		if (tail)
+			tail->pvt.next = req;
+		else
+			head = req;
+		tail = req;
+		n++;
+	}
+	if (head) {
+		tail->pvt.next = q->backlog;
+		if (!q->backlog)
+			q->backlog_tail = tail;
+		q->backlog = head;
+	}
+	return n;
+}
+
+/*
+ * Persistent grants of free pool pages end now: the new backend may be
+ * another domain or not offer persistence. Pages the dead backend still
+ * pins wait on the revoke list (out of the pool) like any other.
+ * Queue locked, nothing in flight.
+ */
+static void pool_ungrant_locked(struct bf_queue *q)
+{
+	uint32_t i = q->page_free;
+
+	q->page_free = BF_NONE;
+	while (i != BF_NONE) {
+		struct bf_page *p = &q->pages[i];
+		uint32_t next = p->next;
+
+		if (p->gref != PVIO_GNT_REF_INVALID) {
+			if (pvio_gnt_revoke(q->bf->d->gnt, p->gref) == -EBUSY) {
+				q->revokes_deferred++;
+				if (q->nr_revoke < q->revoke_cap) {
+					q->revoke[q->nr_revoke].gref = p->gref;
+					q->revoke[q->nr_revoke].page = i;
+					q->nr_revoke++;
+				} else {
+					q->pages_leaked++;
+				}
+				i = next;
+				continue;
+			}
+			p->gref = PVIO_GNT_REF_INVALID;
+			q->revokes++;
+		}
+		pool_put(q, i);
+		i = next;
+	}
+}
+
+/* A new ring and event channel for the backend bf->info.backend_id. The
+ * old ring is freed, or left allocated when the dead backend still pins
+ * it (a page it maps must never be reused). */
+static int queue_ring_renew(struct bf_queue *q)
+{
+	struct pvio_blkfront *bf = q->bf;
+	struct pvio_domain *d = bf->d;
+	bool pinned = false;
+
+	if (q->port_allocated) {
+		pvio_evtchn_close(d->evtchn, q->port);
+		q->port_allocated = false;
+	}
+	for (uint32_t i = 0; i < BF_MAX_RING_PAGES; i++) {
+		if (q->ring_ref[i] == PVIO_GNT_REF_INVALID)
+			continue;
+		if (pvio_gnt_revoke(d->gnt, q->ring_ref[i]) == -EBUSY) {
+			pinned = true;
+			continue;
+		}
+		q->ring_ref[i] = PVIO_GNT_REF_INVALID;
+		q->revokes++;
+	}
+	if (q->sring && pinned) {
+		bf->rings_leaked += q->nr_ring_pages;
+	} else if (q->sring) {
+		if (q->nr_ring_pages > 1)
+			pvio_domain_vunmap(d, q->sring, q->nr_ring_pages);
+		pvio_domain_page_free(d, q->ring_pfn, q->nr_ring_pages);
+	}
+	q->sring = NULL;
+	return bf_queue_ring_alloc(q, q->nr_ring_pages);
+}
+
+int bf_recover_rings(struct pvio_blkfront *bf)
+{
+	uint32_t taken = 0;
+
+	for (uint32_t n = 0; n < bf->nr_queues; n++) {
+		struct bf_queue *q = &bf->q[n];
+		struct done_list done = { 0 };
+
+		bf_lock(&q->lock);
+		recover_reap_locked(q, &done);
+		taken += requeue_inflight_locked(q);
+		if (q->nr_revoke)
+			revoke_retry(q);
+		pool_ungrant_locked(q);
+		bf_unlock(&q->lock);
+		deliver(bf, &done);
+		/* Nobody touches the ring while RECOVERING. */
+		int err = queue_ring_renew(q);
+		if (err)
+			return err;
+	}
+	bf->reissued += taken;
+	return (int)taken;
+}
+
+void bf_recover_resume(struct pvio_blkfront *bf)
+{
+	atomic_fetch_add_explicit(&bf->epoch, 1, memory_order_acq_rel);
+	atomic_store_explicit(&bf->state, BF_CONNECTED, memory_order_release);
+	for (uint32_t n = 0; n < bf->nr_queues; n++) {
+		struct bf_queue *q = &bf->q[n];
+		struct done_list done = { 0 };
+		uint32_t ep = atomic_load_explicit(&bf->epoch, memory_order_acquire);
+
+		bf_lock(&q->lock);
+		backlog_run(q, &done);
+		bool k = ring_push(q);
+		bf_unlock(&q->lock);
+		bool gone = k && !kick(q);
+		deliver(bf, &done);
+		if (gone)
+			backend_lost_at(bf, ep);
+	}
+	/* Wake threads that slept through the recovery (deliver() bumps seq
+	 * only when something completed). */
+	atomic_fetch_add_explicit(&bf->seq, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&bf->sleepers, memory_order_seq_cst)) {
+		const struct pvio_evtchn *h = bf->d->evtchn;
+		h->ops->wake(h->ops_ctx, bf->d->domid, &bf->seq);
+	}
+}
+
 /* ------------------------------------------------------ set-up, teardown */
 
 int bf_queue_ring_alloc(struct bf_queue *q, uint32_t nr_pages)
@@ -1173,6 +1412,7 @@ int bf_queue_data_alloc(struct bf_queue *q)
 	q->shadow = bf_alloc(d, (size_t)q->nr_slots * sizeof(struct bf_shadow));
 	if (!q->shadow)
 		return -ENOMEM;
+	q->seg_cap = segs;
 	/* Segment arrays in chunks that each fit one allocation. */
 	uint32_t per_chunk = (uint32_t)(((size_t)(BF_ALLOC_MAX_PAGES - 1) * PVIO_PAGE_SIZE - 64) /
 					seg_bytes);
@@ -1268,8 +1508,7 @@ void bf_queue_free(struct bf_queue *q)
 		}
 	}
 	if (q->shadow) {
-		uint32_t segs = bf->max_segs;
-		size_t seg_bytes = (size_t)segs * sizeof(struct bf_seg);
+		size_t seg_bytes = (size_t)q->seg_cap * sizeof(struct bf_seg);
 		uint32_t per_chunk = (uint32_t)(((size_t)(BF_ALLOC_MAX_PAGES - 1) *
 						 PVIO_PAGE_SIZE - 64) / seg_bytes);
 		for (uint32_t i = 0; i < q->nr_slots; i += per_chunk)

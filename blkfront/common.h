@@ -165,6 +165,7 @@ struct bf_queue {
 	uint32_t port;
 	bool port_allocated;
 	uint32_t nr_slots;
+	uint32_t seg_cap;       /* bf_seg entries per shadow, as allocated */
 	struct bf_shadow *shadow;
 	uint32_t shadow_free;
 	uint32_t nr_inflight;
@@ -193,6 +194,8 @@ enum bf_state {
 	BF_CONNECTED = 1,
 	BF_BROKEN = 2,   /* the backend broke the protocol */
 	BF_GONE = 3,     /* the backend left (closed, died) */
+	BF_RECOVERING = 4, /* it left, cfg.reconnect: requests wait in the
+			    * shadow and the backlog for a new backend */
 };
 
 struct pvio_blkfront {
@@ -215,6 +218,7 @@ struct pvio_blkfront {
 	/* adaptive poll budget (as blkback's struct bb_spin), owned by the
 	 * thread that holds waiter */
 	uint32_t spin_cur, spin_probe;
+	_Atomic uint32_t epoch;       /* bumped by each reconnect (new ports) */
 	_Atomic uint64_t outstanding; /* user requests submitted, not complete */
 	/* completion queue of requests without a callback */
 	_Atomic uint32_t cq_lock;
@@ -225,6 +229,7 @@ struct pvio_blkfront {
 	struct bf_buf bufs[BF_MAX_BUFS];
 	/* device-wide counters */
 	_Atomic uint64_t wakeups, polls_hit, protocol_errors, errors;
+	uint64_t reconnects, reissued, rings_leaked; /* control path's */
 	struct bf_queue q[PVIO_BLKFRONT_MAX_QUEUES];
 };
 
@@ -236,6 +241,18 @@ void bf_queue_free(struct bf_queue *q);
 void bf_mark_dead(struct pvio_blkfront *bf, enum bf_state why);
 /* Revoke what can be; returns grants still pending. */
 uint32_t bf_revoke_all(struct pvio_blkfront *bf);
+/* The backend left: BF_RECOVERING with cfg.reconnect, else BF_GONE. */
+void bf_backend_lost(struct pvio_blkfront *bf);
+/*
+ * Reconnect, step 1 (state BF_RECOVERING): take the answers the old ring
+ * holds, then every unanswered request back to the front of its queue's
+ * backlog (grants ended); renew each queue's ring and event channel for
+ * the backend domain bf->info.backend_id. Returns the user requests taken
+ * back, or -errno (ring or port allocation).
+ */
+int bf_recover_rings(struct pvio_blkfront *bf);
+/* Reconnect, step 2: CONNECTED again; push the backlogs and kick. */
+void bf_recover_resume(struct pvio_blkfront *bf);
 
 /* Shadow id validation (exposed for unit tests). */
 int bf_shadow_check(const struct bf_queue *q, const struct pvio_blkif_response *rsp,
@@ -248,5 +265,6 @@ int bf_xenbus_attach(struct pvio_blkfront *bf, const char *path);
 int bf_xenbus_connect(struct pvio_blkfront *bf);
 int bf_xenbus_check(struct pvio_blkfront *bf, int timeout_ms);
 int bf_xenbus_disconnect(struct pvio_blkfront *bf);
+int bf_xenbus_reconnect(struct pvio_blkfront *bf, int timeout_ms);
 
 #endif /* PVIO_BLKFRONT_COMMON_H */

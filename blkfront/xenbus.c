@@ -297,11 +297,17 @@ int bf_xenbus_attach(struct pvio_blkfront *bf, const char *path)
 	return 0;
 }
 
-int bf_xenbus_connect(struct pvio_blkfront *bf)
+/*
+ * The handshake from Initialising to Connected. again: a reconnect, the
+ * device already has its shadow and pool: the new backend must offer the
+ * ring size and queue count negotiated first (the shadow is sized for
+ * them), the queues' rings are renewed (bf_recover_rings) instead of
+ * allocated, and the device goes CONNECTED through bf_recover_resume().
+ */
+static int handshake(struct pvio_blkfront *bf, bool again)
 {
 	enum pvio_xenbus_state st;
 	uint64_t max_order, max_queues;
-	bool backend_mq;
 	int err;
 
 	/* Initialising: the toolstack wrote it; make sure (reconnect). */
@@ -321,7 +327,6 @@ int bf_xenbus_connect(struct pvio_blkfront *bf)
 			pvio_xenbus_dev_fatal(&bf->xb, -EPROTO, "reading backend limits");
 		return err;
 	}
-	backend_mq = max_queues > 1;
 	if (max_order > PVIO_RING_MAX_PAGE_ORDER)
 		max_order = PVIO_RING_MAX_PAGE_ORDER;
 	uint32_t order = log2_floor(bf->cfg.max_ring_pages);
@@ -332,20 +337,27 @@ int bf_xenbus_connect(struct pvio_blkfront *bf)
 		nq = (uint32_t)max_queues;
 	if (nq == 0)
 		nq = 1;
-	bf->nr_queues = nq;
-	bf->info.nr_queues = nq;
-	bf->info.ring_pages = 1u << order;
-
-	for (uint32_t n = 0; n < nq; n++) {
-		struct bf_queue *q = &bf->q[n];
-		q->bf = bf;
-		q->idx = n;
-		err = bf_queue_ring_alloc(q, 1u << order);
-		if (err)
-			return pvio_xenbus_dev_fatal(&bf->xb, err, "allocating rings");
+	if (again) {
+		if (nq != bf->nr_queues || (1u << order) != bf->info.ring_pages)
+			return pvio_xenbus_dev_fatal(&bf->xb, -EPROTO,
+				"the new backend offers fewer queues or ring pages");
+		int taken = bf_recover_rings(bf);
+		if (taken < 0)
+			return pvio_xenbus_dev_fatal(&bf->xb, taken, "renewing rings");
+	} else {
+		bf->nr_queues = nq;
+		bf->info.nr_queues = nq;
+		bf->info.ring_pages = 1u << order;
+		for (uint32_t n = 0; n < nq; n++) {
+			struct bf_queue *q = &bf->q[n];
+			q->bf = bf;
+			q->idx = n;
+			err = bf_queue_ring_alloc(q, 1u << order);
+			if (err)
+				return pvio_xenbus_dev_fatal(&bf->xb, err, "allocating rings");
+		}
+		bf->info.ring_slots = bf->q[0].nr_slots;
 	}
-	bf->info.ring_slots = bf->q[0].nr_slots;
-	(void)backend_mq;
 
 	struct publish_arg a = { .bf = bf, .order = order, .write_order = order > 0 };
 	err = pvio_xs_transact(bf->d->xs, publish_body, &a, 0);
@@ -358,6 +370,22 @@ int bf_xenbus_connect(struct pvio_blkfront *bf)
 	err = pvio_xenbus_wait_otherend(&bf->xb, BIT(CONNECTED), wait_ms(bf), &st);
 	if (err)
 		return err;
+	if (again) {
+		/* The shadow's segment arrays and the pool were sized by the
+		 * first negotiation: ask for no more indirect segments. */
+		uint32_t want = bf->cfg.max_indirect_segments;
+		bf->cfg.max_indirect_segments = bf->q[0].seg_cap < want ?
+						bf->q[0].seg_cap : want;
+		err = read_connected(bf);
+		bf->cfg.max_indirect_segments = want;
+		if (err)
+			return err;
+		err = pvio_xenbus_switch_state(&bf->xb, PVIO_XENBUS_CONNECTED);
+		if (err)
+			return err;
+		bf_recover_resume(bf);
+		return 0;
+	}
 	err = read_connected(bf);
 	if (err)
 		return err;
@@ -373,6 +401,81 @@ int bf_xenbus_connect(struct pvio_blkfront *bf)
 		return err;
 	}
 	return 0;
+}
+
+int bf_xenbus_connect(struct pvio_blkfront *bf)
+{
+	return handshake(bf, false);
+}
+
+/*
+ * Wait, up to timeout_ms (-1 forever), for a backend in InitWait at the
+ * dir the frontend's "backend" key names now (the toolstack may have
+ * created the device afresh, even at another backend). Returns 0,
+ * -ETIMEDOUT, or a store error.
+ */
+static int wait_new_backend(struct pvio_blkfront *bf, int timeout_ms)
+{
+	const struct pvio_evtchn *h = bf->d->evtchn;
+	uint64_t start = h->ops->now_ns(h->ops_ctx);
+	uint64_t limit = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * 1000000u;
+	char path[PVIO_XENBUS_PATH_MAX];
+	int err;
+
+	bf_memcpy(path, bf->xb.nodename, sizeof(path));
+	for (;;) {
+		enum pvio_xenbus_state st = PVIO_XENBUS_UNKNOWN;
+
+		/* Attach again: the backend key may name a new dir. */
+		(void)pvio_xenbus_detach(&bf->xb);
+		err = bf_xenbus_attach(bf, path);
+		if (err == 0) {
+			err = pvio_xenbus_read_otherend_state(&bf->xb, &st);
+			if (err == 0 && st == PVIO_XENBUS_INIT_WAIT)
+				return 0;
+		}
+		/* Not there yet: a missing dir whose nearest ancestor we
+		 * may not read answers -EACCES, as in Xen. */
+		if (err && err != -ENOENT && err != -EINVAL && err != -EACCES)
+			return err;
+		uint64_t spent = h->ops->now_ns(h->ops_ctx) - start;
+		if (spent >= limit)
+			return -ETIMEDOUT;
+		/* A watch event, or a slice: the backend key itself is not
+		 * watched, so look again now and then. */
+		uint64_t left_ms = (limit - spent) / 1000000u;
+		int slice = left_ms < 200 ? (int)left_ms + 1 : 200;
+		if (bf->xb.watching) {
+			err = pvio_xs_wait_token(bf->d->xs, bf->xb.token, slice);
+			if (err < 0)
+				return err;
+		} else {
+			_Atomic uint32_t word = 0;
+			uint64_t until = h->ops->now_ns(h->ops_ctx) +
+					 (uint64_t)slice * 1000000u;
+			h->ops->sleep(h->ops_ctx, bf->d->domid, &word, 0, until);
+		}
+	}
+}
+
+/*
+ * Linux's blkfront_resume() path: Closed (a live backend lets the old
+ * rings go; a new one sees a fresh start), wait for a backend in InitWait,
+ * then the handshake again. The device is BF_RECOVERING throughout.
+ */
+int bf_xenbus_reconnect(struct pvio_blkfront *bf, int timeout_ms)
+{
+	int err = pvio_xenbus_switch_state(&bf->xb, PVIO_XENBUS_CLOSED);
+
+	if (err && err != -ENOENT)
+		return err;
+	err = wait_new_backend(bf, timeout_ms);
+	if (err)
+		return err;
+	err = handshake(bf, true);
+	if (err == 0)
+		bf->reconnects++;
+	return err;
 }
 
 /*

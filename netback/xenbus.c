@@ -407,8 +407,10 @@ void *nb_xenbus_main(void *arg)
 		if (!look) {
 			rc = pvio_xs_wait_token(xs, nb->xdev.token, POLL_MS);
 			if (rc < 0) {
-				nb_log(nb, "netback %u/%u: store connection lost (%d)",
-				       nb->cfg.fe, nb->devid, rc);
+				/* The store is gone (hostd died): no vif
+				 * problem to log; the embedder's own store
+				 * connection fails too, and it reports that
+				 * once (pvio netback: "hostd ... went away"). */
 				break;
 			}
 			if (rc == 0)

@@ -55,7 +55,7 @@ void nf_mark_dead(struct pvio_netfront *nf, enum nf_state why)
 {
 	uint32_t st = atomic_load_explicit(&nf->state, memory_order_acquire);
 
-	while (st == NF_CONNECTED || st == NF_CONNECTING) {
+	while (st == NF_CONNECTED || st == NF_CONNECTING || st == NF_RECOVERING) {
 		if (atomic_compare_exchange_weak_explicit(&nf->state, &st, why,
 				memory_order_acq_rel, memory_order_acquire))
 			break;
@@ -70,6 +70,53 @@ void nf_mark_dead(struct pvio_netfront *nf, enum nf_state why)
 		nf_tx_cancel(q);
 	}
 	nf_wake_waiters(nf);
+}
+
+void nf_backend_lost(struct pvio_netfront *nf, uint32_t epoch)
+{
+	uint32_t st = NF_CONNECTED;
+
+	if (nf_epoch(nf) != epoch)
+		return;
+	if (!nf->cfg.reconnect) {
+		nf_mark_dead(nf, NF_GONE);
+		return;
+	}
+	/* Rings stay as they are until pvio_netfront_reconnect(). */
+	if (atomic_compare_exchange_strong_explicit(&nf->state, &st, NF_RECOVERING,
+						    memory_order_acq_rel, memory_order_acquire))
+		nf_wake_waiters(nf);
+}
+
+bool pvio_netfront_recovering(const struct pvio_netfront *nf)
+{
+	return nf && nf_recovering(nf);
+}
+
+int nf_ring_page_renew(struct pvio_netfront *nf, uint32_t *pfn, void **sring,
+		       pvio_grant_ref_t *ref)
+{
+	struct pvio_domain *d = nf->d;
+	int err;
+
+	if (*ref != PVIO_GNT_REF_INVALID) {
+		if (pvio_gnt_revoke(d->gnt, *ref) == -EBUSY) {
+			/* Pinned by the dead backend: never reuse the page. */
+			nf->rings_leaked++;
+			*sring = NULL;
+		}
+		*ref = PVIO_GNT_REF_INVALID;
+	}
+	if (!*sring) {
+		err = pvio_domain_page_alloc(d, 1, pfn);
+		if (err)
+			return err;
+		*sring = pvio_domain_page(d, *pfn);
+		if (!*sring)
+			return -ENOMEM;
+	}
+	err = pvio_gnt_grant(d->gnt, nf->info.backend_id, *pfn, false, ref);
+	return err;
 }
 
 static void config_defaults(struct pvio_netfront_config *c,
@@ -266,6 +313,9 @@ void pvio_netfront_get_stats(const struct pvio_netfront *nf,
 	}
 	st->protocol_errors = LD(nf->protocol_errors);
 	st->wakeups = LD(nf->wakeups);
+	st->reconnects = nf->reconnects;
+	st->rings_leaked = nf->rings_leaked;
+	st->tx_lost = LD(nf->tx_lost);
 }
 
 /* ------------------------------------------------------------ polling */
@@ -290,13 +340,13 @@ int pvio_netfront_poll(struct pvio_netfront *nf)
 	if (!nf)
 		return -EINVAL;
 	if (!nf_alive(nf))
-		return -EIO;
+		return nf_dead_errno(nf, 0);
 	int r = reap_all(nf);
 	if (r < 0)
 		return r;
 	for (uint32_t n = 0; n < nf->nr_queues; n++)
 		nf_rx_refill_auto(&nf->q[n]);
-	return nf_alive(nf) ? r : -EIO;
+	return nf_alive(nf) ? r : nf_dead_errno(nf, r);
 }
 
 /* ------------------------------------------------------------- waiting */
@@ -379,8 +429,23 @@ static int wait_for(struct pvio_netfront *nf, unsigned what, uint64_t timeout_ns
 
 	for (;;) {
 		uint32_t seq0 = atomic_load_explicit(&nf->seq, memory_order_seq_cst);
+		if (nf_recovering(nf)) {
+			/* Nothing moves until pvio_netfront_reconnect()
+			 * (another thread) resumes: it wakes us. */
+			uint64_t now = now_ns(nf);
+			if (now >= deadline)
+				return -ETIMEDOUT;
+			uint64_t until = deadline - now < NF_SLICE_NS ? deadline :
+					 now + NF_SLICE_NS;
+			atomic_fetch_add_explicit(&nf->sleepers, 1, memory_order_seq_cst);
+			if (atomic_load_explicit(&nf->seq, memory_order_seq_cst) == seq0)
+				sleep_on_word(nf, &nf->seq, seq0, until);
+			atomic_fetch_sub_explicit(&nf->sleepers, 1, memory_order_seq_cst);
+			continue;
+		}
 		if (!nf_alive(nf))
 			return -EIO;
+		uint32_t ep = nf_epoch(nf);
 		int reaped = reap_all(nf);
 		if (reaped < 0)
 			return -EIO;
@@ -421,7 +486,7 @@ static int wait_for(struct pvio_netfront *nf, unsigned what, uint64_t timeout_ns
 		if (!found && nf_alive(nf) && !final_check(nf)) {
 			if (!ports_bound(nf)) {
 				atomic_store_explicit(&nf->waiter, 0, memory_order_release);
-				nf_mark_dead(nf, NF_GONE);
+				nf_backend_lost(nf, ep);
 				continue;
 			}
 			uint32_t ports[16];
@@ -458,9 +523,32 @@ int pvio_netfront_check_backend(struct pvio_netfront *nf, int timeout_ms)
 		return -EINVAL;
 	if (!nf_alive(nf))
 		return -ENOTCONN;
+	uint32_t ep = nf_epoch(nf);
 	int err = nf_xenbus_check(nf, timeout_ms);
 	if (err == -ENOTCONN)
-		nf_mark_dead(nf, NF_GONE);
+		nf_backend_lost(nf, ep);
+	return err;
+}
+
+int pvio_netfront_reconnect(struct pvio_netfront *nf, int timeout_ms)
+{
+	if (!nf || !nf->cfg.reconnect)
+		return -EINVAL;
+	uint32_t st = NF_CONNECTED;
+	/* Asked on a connected vif: drop that backend first. */
+	atomic_compare_exchange_strong(&nf->state, &st, NF_RECOVERING);
+	if (!nf_recovering(nf))
+		return -EIO;
+	/* What the old backend held is lost or taken back now, while the
+	 * old negotiation (rx-copy or flip) still says how to end it. */
+	for (uint32_t n = 0; n < nf->nr_queues; n++) {
+		uint32_t lost = nf_tx_cancel(&nf->q[n]);
+		atomic_fetch_add_explicit(&nf->tx_lost, lost, memory_order_relaxed);
+		nf_rx_stop(&nf->q[n]);
+	}
+	int err = nf_xenbus_reconnect(nf, timeout_ms);
+	if (err)
+		nf_mark_dead(nf, NF_GONE); /* given up: every call fails now */
 	return err;
 }
 

@@ -264,6 +264,7 @@ enum nf_state {
 	NF_CONNECTED = 1,
 	NF_BROKEN = 2,   /* the backend broke the protocol */
 	NF_GONE = 3,     /* the backend left (closed, died), or closing */
+	NF_RECOVERING = 4, /* it left, cfg.reconnect: waiting for a new one */
 };
 
 struct pvio_netfront {
@@ -278,6 +279,9 @@ struct pvio_netfront {
 	_Atomic uint32_t seq;           /* bumped when something happened */
 	_Atomic uint32_t sleepers;
 	_Atomic uint64_t wakeups, protocol_errors;
+	_Atomic uint32_t epoch;         /* bumped by each reconnect (new ports) */
+	uint64_t reconnects, rings_leaked; /* control path's */
+	_Atomic uint64_t tx_lost;
 	/* zero-copy buffers */
 	_Atomic uint32_t buf_lock;
 	struct nf_buf bufs[NF_MAX_BUFS];
@@ -294,8 +298,36 @@ static inline bool nf_alive(const struct pvio_netfront *nf)
 	return atomic_load_explicit(&nf->state, memory_order_acquire) == NF_CONNECTED;
 }
 
+static inline bool nf_recovering(const struct pvio_netfront *nf)
+{
+	return atomic_load_explicit(&nf->state, memory_order_acquire) == NF_RECOVERING;
+}
+
 /* Broken or gone: mask the ports, fail tx in flight (-ECANCELED). */
 void nf_mark_dead(struct pvio_netfront *nf, enum nf_state why);
+/*
+ * The backend left. epoch: nf->epoch when the caller looked at the port
+ * it found unbound (a reconnect since renewed it: stale news, ignored).
+ * cfg.reconnect: NF_RECOVERING; else nf_mark_dead(NF_GONE).
+ */
+void nf_backend_lost(struct pvio_netfront *nf, uint32_t epoch);
+static inline uint32_t nf_epoch(const struct pvio_netfront *nf)
+{
+	return atomic_load_explicit(&nf->epoch, memory_order_acquire);
+}
+/* What a data-path call says on a device that is not connected. */
+static inline int nf_dead_errno(const struct pvio_netfront *nf, int recovering)
+{
+	return nf_recovering(nf) ? recovering : -EIO;
+}
+/*
+ * A queue ring's page for a new backend: the old grant is ended and the
+ * page reused, or, when the dead backend still pins it, left allocated
+ * (counted in rings_leaked) and a new page taken; then granted to
+ * info.backend_id. *sring is the page's address. 0 or -errno.
+ */
+int nf_ring_page_renew(struct pvio_netfront *nf, uint32_t *pfn, void **sring,
+		       pvio_grant_ref_t *ref);
 /* Bump seq and wake threads sleeping in pvio_netfront_wait(). */
 void nf_wake_waiters(struct pvio_netfront *nf);
 /* notify: false when the port is unbound (the backend is gone). */
@@ -311,8 +343,10 @@ int nf_txq_alloc(struct nf_queue *q);
 /* Reap tx responses (takes the tx lock; tx_done runs after it is
  * dropped). Returns completions, or -EPROTO: the device is marked broken. */
 int nf_tx_reap(struct nf_queue *q);
-/* Cancel every packet in flight (dead device). */
-void nf_tx_cancel(struct nf_queue *q);
+/* Cancel every packet in flight (dead device). Returns how many. */
+uint32_t nf_tx_cancel(struct nf_queue *q);
+/* Reconnect: a fresh tx ring for the new backend (tx cancelled). */
+int nf_txq_renew(struct nf_queue *q);
 /* End what can be ended; returns grants left. */
 uint32_t nf_tx_revoke_all(struct nf_queue *q);
 void nf_txq_free(struct nf_queue *q);
@@ -332,12 +366,17 @@ void nf_rxq_free(struct nf_queue *q);
 void nf_rx_refill_auto(struct nf_queue *q);
 /* Racy peek: responses waiting on the rx ring. */
 bool nf_rx_pending(const struct nf_queue *q);
+/* Reconnect: take every posted buffer back (grants ended). */
+void nf_rx_stop(struct nf_queue *q);
+/* Reconnect: a fresh rx ring for the new backend, buffers posted. */
+int nf_rxq_renew(struct nf_queue *q);
 
 /* xenbus.c */
 int nf_xenbus_attach(struct pvio_netfront *nf, const char *path);
 int nf_xenbus_connect(struct pvio_netfront *nf);
 int nf_xenbus_disconnect(struct pvio_netfront *nf);
 int nf_xenbus_check(struct pvio_netfront *nf, int timeout_ms);
+int nf_xenbus_reconnect(struct pvio_netfront *nf, int timeout_ms);
 /* Parse "xx:xx:xx:xx:xx:xx". 0 or -EINVAL. */
 int nf_parse_mac(const char *s, uint8_t mac[6]);
 

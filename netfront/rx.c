@@ -196,10 +196,11 @@ void nf_rx_refill_auto(struct nf_queue *q)
 	struct pvio_netfront *nf = q->nf;
 
 	nf_lock(&q->rx_lock);
+	uint32_t ep = nf_epoch(nf);
 	bool kick = nf_alive(nf) && refill_locked(q, 0);
 	nf_unlock(&q->rx_lock);
 	if (kick && !nf_kick(nf, q->port_rx))
-		nf_mark_dead(nf, NF_GONE);
+		nf_backend_lost(nf, ep);
 }
 
 bool nf_rx_pending(const struct nf_queue *q)
@@ -412,12 +413,13 @@ static int rx_run(struct nf_queue *q, struct rx_sink *k)
 	struct pvio_netfront *nf = q->nf;
 	int err = 0;
 
+	uint32_t ep = nf_epoch(nf);
 	nf_lock(&q->rx_lock);
 	if (!nf_alive(nf)) {
 		if (q->rx_nr_rev)
 			rx_revoke_retry(q);
 		nf_unlock(&q->rx_lock);
-		return -EIO;
+		return nf_dead_errno(nf, 0);
 	}
 	/* A callback runs under the rx lock (its fragments live in pages
 	 * the lock protects): it must not re-enter this queue's rx. */
@@ -430,7 +432,7 @@ static int rx_run(struct nf_queue *q, struct rx_sink *k)
 		return -EIO;
 	}
 	if (kick && !nf_kick(nf, q->port_rx))
-		nf_mark_dead(nf, NF_GONE);
+		nf_backend_lost(nf, ep);
 	return 0;
 }
 
@@ -441,7 +443,7 @@ static int recv_any(struct pvio_netfront *nf, uint32_t queue, struct rx_sink *k)
 	if (queue != PVIO_NETFRONT_QUEUE_ANY && queue >= nf->nr_queues)
 		return -EINVAL;
 	if (!nf_alive(nf))
-		return -EIO;
+		return nf_dead_errno(nf, 0);
 	uint32_t first = queue == PVIO_NETFRONT_QUEUE_ANY ? 0 : queue;
 	uint32_t count = queue == PVIO_NETFRONT_QUEUE_ANY ? nf->nr_queues : 1;
 	for (uint32_t i = 0; i < count && k->n < k->max; i++) {
@@ -479,7 +481,8 @@ int pvio_netfront_rx_refill(struct pvio_netfront *nf, uint32_t queue, unsigned n
 	if (!nf || (queue != PVIO_NETFRONT_QUEUE_ANY && queue >= nf->nr_queues))
 		return -EINVAL;
 	if (!nf_alive(nf))
-		return -EIO;
+		return nf_dead_errno(nf, 0);
+	uint32_t ep = nf_epoch(nf);
 	for (uint32_t i = 0; i < nf->nr_queues; i++) {
 		if (queue != PVIO_NETFRONT_QUEUE_ANY && i != queue)
 			continue;
@@ -490,8 +493,8 @@ int pvio_netfront_rx_refill(struct pvio_netfront *nf, uint32_t queue, unsigned n
 		total += (uint32_t)atomic_load(&q->rx_posted) - before;
 		nf_unlock(&q->rx_lock);
 		if (kick && !nf_kick(nf, q->port_rx)) {
-			nf_mark_dead(nf, NF_GONE);
-			return -EIO;
+			nf_backend_lost(nf, ep);
+			return nf_dead_errno(nf, (int)total);
 		}
 	}
 	return (int)total;
@@ -543,22 +546,54 @@ int nf_rxq_alloc(struct nf_queue *q)
 	return q->rx_rev ? 0 : -ENOMEM;
 }
 
+/* End every posted buffer's grant and drop a packet half reassembled.
+ * rx locked. */
+static void rx_take_back_locked(struct nf_queue *q)
+{
+	bool frame;
+
+	for (uint32_t i = 0; i < q->rx_nr; i++)
+		if (q->rxs[i].state == NF_RX_POSTED)
+			rxp_put(q, rx_buf_end(q, i, &frame));
+	if (q->pkt.active) {
+		for (uint32_t i = 0; i < q->pkt.nr_frags; i++)
+			rxp_put(q, q->pkt.frag[i].page);
+		nf_memset(&q->pkt, 0, sizeof(q->pkt));
+	}
+}
+
+void nf_rx_stop(struct nf_queue *q)
+{
+	nf_lock(&q->rx_lock);
+	if (q->rxs)
+		rx_take_back_locked(q);
+	if (q->rx_nr_rev)
+		rx_revoke_retry(q);
+	nf_unlock(&q->rx_lock);
+}
+
+int nf_rxq_renew(struct nf_queue *q)
+{
+	nf_lock(&q->rx_lock);
+	int err = nf_ring_page_renew(q->nf, &q->rx_ring_pfn, &q->rx_sring, &q->rx_ring_ref);
+	if (!err)
+		err = pvio_netif_rx_front_init(&q->rx, q->rx_sring, PVIO_PAGE_SIZE);
+	if (!err) {
+		/* Posted before the backend looks, as at open. */
+		nf_rx_post_locked(q, q->rx_target);
+		pvio_ring_front_push(&q->rx);
+	}
+	nf_unlock(&q->rx_lock);
+	return err;
+}
+
 uint32_t nf_rx_revoke_all(struct nf_queue *q)
 {
 	uint32_t left;
-	bool frame;
 
 	nf_lock(&q->rx_lock);
-	if (q->rxs) {
-		for (uint32_t i = 0; i < q->rx_nr; i++)
-			if (q->rxs[i].state == NF_RX_POSTED)
-				rxp_put(q, rx_buf_end(q, i, &frame));
-		if (q->pkt.active) {
-			for (uint32_t i = 0; i < q->pkt.nr_frags; i++)
-				rxp_put(q, q->pkt.frag[i].page);
-			nf_memset(&q->pkt, 0, sizeof(q->pkt));
-		}
-	}
+	if (q->rxs)
+		rx_take_back_locked(q);
 	if (q->rx_nr_rev)
 		rx_revoke_retry(q);
 	if (q->rx_ring_ref != PVIO_GNT_REF_INVALID &&

@@ -292,14 +292,14 @@ bool nf_tx_busy(struct nf_queue *q)
 	return busy;
 }
 
-void nf_tx_cancel(struct nf_queue *q)
+uint32_t nf_tx_cancel(struct nf_queue *q)
 {
 	struct pvio_netfront *nf = q->nf;
 	struct nf_done done[NF_DONE_BATCH];
-	uint32_t n;
+	uint32_t n, total = 0;
 
 	if (!q->txs)
-		return;
+		return 0;
 	do {
 		n = 0;
 		nf_lock(&q->tx_lock);
@@ -324,7 +324,9 @@ void nf_tx_cancel(struct nf_queue *q)
 		tx_revoke_retry(q);
 		nf_unlock(&q->tx_lock);
 		deliver_done(nf, done, n);
+		total += n;
 	} while (n == NF_DONE_BATCH);
+	return total;
 }
 
 /* ------------------------------------------------------------- sending */
@@ -548,7 +550,7 @@ static int send_many(struct pvio_netfront *nf, uint32_t queue,
 	if (queue >= nf->nr_queues)
 		return -EINVAL;
 	if (!nf_alive(nf))
-		return -EIO;
+		return nf_dead_errno(nf, -EAGAIN);
 	struct nf_queue *q = &nf->q[queue];
 	/* Reap first: completions free slots and pages (Linux's
 	 * xennet_tx_buf_gc on every transmit). */
@@ -556,7 +558,14 @@ static int send_many(struct pvio_netfront *nf, uint32_t queue,
 		return -EIO;
 
 	int placed = 0, err = 0;
+	uint32_t ep = nf_epoch(nf);
 	nf_lock(&q->tx_lock);
+	if (!nf_alive(nf)) {
+		/* Lost since the look above: a reconnect renews this ring
+		 * under the lock, so nothing may go on it now. */
+		nf_unlock(&q->tx_lock);
+		return nf_dead_errno(nf, -EAGAIN);
+	}
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t pfn = 0;
 		err = pkt_check(nf, &pkts[i]);
@@ -573,7 +582,7 @@ static int send_many(struct pvio_netfront *nf, uint32_t queue,
 		nf_count(&q->tx_kicks, 1);
 	nf_unlock(&q->tx_lock);
 	if (kick == 1 && !nf_kick(nf, q->port_tx))
-		nf_mark_dead(nf, NF_GONE);
+		nf_backend_lost(nf, ep);
 	return placed ? placed : err;
 }
 
@@ -633,6 +642,19 @@ int nf_txq_alloc(struct nf_queue *q)
 	q->tx_rev_cap = q->tx_nr + q->txp_cap;
 	q->tx_rev = nf_alloc(d, (size_t)q->tx_rev_cap * sizeof(struct nf_revoke));
 	return q->tx_rev ? 0 : -ENOMEM;
+}
+
+int nf_txq_renew(struct nf_queue *q)
+{
+	nf_lock(&q->tx_lock);
+	if (q->tx_nr_rev)
+		tx_revoke_retry(q);
+	int err = nf_ring_page_renew(q->nf, &q->tx_ring_pfn, &q->tx_sring, &q->tx_ring_ref);
+	if (!err)
+		err = pvio_netif_tx_front_init(&q->tx, q->tx_sring, PVIO_PAGE_SIZE);
+	q->tx_null_expected = 0;
+	nf_unlock(&q->tx_lock);
+	return err;
 }
 
 uint32_t nf_tx_revoke_all(struct nf_queue *q)

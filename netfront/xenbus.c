@@ -311,7 +311,31 @@ static int fatal(struct pvio_netfront *nf, int err, const char *msg)
 	return pvio_xenbus_dev_fatal(&nf->xb, err, msg);
 }
 
-int nf_xenbus_connect(struct pvio_netfront *nf)
+/* Reconnect: the old ports go; the rings are renewed for the new
+ * backend (rx buffers posted) and new ports allocated. */
+static int queue_renew(struct nf_queue *q)
+{
+	struct pvio_evtchn *h = q->nf->d->evtchn;
+	int err;
+
+	if (q->port_tx_alloc)
+		pvio_evtchn_close(h, q->port_tx);
+	if (q->port_rx_alloc)
+		pvio_evtchn_close(h, q->port_rx);
+	q->port_tx_alloc = q->port_rx_alloc = false;
+	err = nf_txq_renew(q);
+	if (!err)
+		err = nf_rxq_renew(q);
+	return err ? err : ports_alloc(q);
+}
+
+/*
+ * The handshake from Initialising to Connected. again: a reconnect; the
+ * queues exist (their tx was cancelled and rx taken back by the caller):
+ * their rings and ports are renewed instead of allocated, and the new
+ * backend must allow the queue count negotiated first.
+ */
+static int handshake(struct pvio_netfront *nf, bool again)
 {
 	enum pvio_xenbus_state st;
 	uint64_t max_queues;
@@ -339,11 +363,19 @@ int nf_xenbus_connect(struct pvio_netfront *nf)
 		nq = (uint32_t)max_queues;
 	if (nq == 0)
 		nq = 1;
+	if (again && nq != nf->nr_queues)
+		return fatal(nf, -EPROTO, "the new backend allows fewer queues");
 	nf->nr_queues = nq;
 	nf->info.nr_queues = nq;
 
 	for (uint32_t n = 0; n < nq; n++) {
 		struct nf_queue *q = &nf->q[n];
+		if (again) {
+			err = queue_renew(q);
+			if (err)
+				return fatal(nf, err, "renewing queues");
+			continue;
+		}
 		q->nf = nf;
 		q->idx = n;
 		err = nf_txq_alloc(q);
@@ -374,6 +406,8 @@ int nf_xenbus_connect(struct pvio_netfront *nf)
 	err = pvio_xenbus_wait_otherend(&nf->xb, BIT(CONNECTED), to, &st);
 	if (err)
 		return err;
+	if (again)
+		atomic_fetch_add_explicit(&nf->epoch, 1, memory_order_acq_rel);
 	atomic_store_explicit(&nf->state, NF_CONNECTED, memory_order_release);
 	/* Tell the backend about the buffers (and wake its tx side). */
 	for (uint32_t n = 0; n < nq; n++) {
@@ -381,7 +415,71 @@ int nf_xenbus_connect(struct pvio_netfront *nf)
 		if (nf->q[n].port_tx != nf->q[n].port_rx)
 			nf_kick(nf, nf->q[n].port_tx);
 	}
+	if (again)
+		nf_wake_waiters(nf); /* senders told -EAGAIN wait on it */
 	return 0;
+}
+
+int nf_xenbus_connect(struct pvio_netfront *nf)
+{
+	return handshake(nf, false);
+}
+
+/*
+ * Wait, up to timeout_ms (-1 forever), for a backend in InitWait at the
+ * dir the frontend's "backend" key names now (the toolstack may have
+ * created the vif afresh). Returns 0, -ETIMEDOUT, or a store error.
+ */
+static int wait_new_backend(struct pvio_netfront *nf, int timeout_ms)
+{
+	const struct pvio_evtchn *h = nf->d->evtchn;
+	uint64_t start = h->ops->now_ns(h->ops_ctx);
+	uint64_t limit = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * 1000000u;
+	char path[PVIO_XENBUS_PATH_MAX];
+	int err;
+
+	nf_memcpy(path, nf->xb.nodename, sizeof(path));
+	for (;;) {
+		enum pvio_xenbus_state st = PVIO_XENBUS_UNKNOWN;
+
+		(void)pvio_xenbus_detach(&nf->xb);
+		err = nf_xenbus_attach(nf, path);
+		if (err == 0) {
+			err = pvio_xenbus_read_otherend_state(&nf->xb, &st);
+			if (err == 0 && st == PVIO_XENBUS_INIT_WAIT)
+				return 0;
+		}
+		/* Not there yet: a missing dir whose nearest ancestor we may
+		 * not read answers -EACCES, as in Xen. */
+		if (err && err != -ENOENT && err != -EINVAL && err != -EACCES)
+			return err;
+		uint64_t spent = h->ops->now_ns(h->ops_ctx) - start;
+		if (spent >= limit)
+			return -ETIMEDOUT;
+		uint64_t left_ms = (limit - spent) / 1000000u;
+		int slice = left_ms < 200 ? (int)left_ms + 1 : 200;
+		/* A watch event on its state, or a slice: the backend key
+		 * itself is not watched. */
+		err = pvio_xs_wait_token(nf->d->xs, nf->xb.token, slice);
+		if (err < 0)
+			return err;
+	}
+}
+
+/* Linux's netfront_resume(): Closed, a backend in InitWait, then the
+ * handshake again. NF_RECOVERING throughout. */
+int nf_xenbus_reconnect(struct pvio_netfront *nf, int timeout_ms)
+{
+	int err = pvio_xenbus_switch_state(&nf->xb, PVIO_XENBUS_CLOSED);
+
+	if (err && err != -ENOENT)
+		return err;
+	err = wait_new_backend(nf, timeout_ms);
+	if (!err)
+		err = handshake(nf, true);
+	if (!err)
+		nf->reconnects++;
+	return err;
 }
 
 /*

@@ -201,6 +201,8 @@ struct blkfront_side_opts {
 	bool no_persistent;
 	uint32_t ring_pages;      /* asked for; 0: 1 */
 	int wait_s;               /* for the device and its backend */
+	int reconnect_s;          /* > 0: a lost backend is waited for this
+				   * long and reconnected (cfg.reconnect) */
 	bool json;
 	int status_fd;            /* -1: standalone: print the summary */
 	int ctl_fd;               /* -1: none; else wait for a byte: go */

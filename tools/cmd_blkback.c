@@ -109,8 +109,13 @@ static int find_frontend(const struct blkback_side_opts *o, struct pvio_xs *ts,
 		if (o->frontend >= 0) {
 			snprintf(path, sizeof(path), "/local/domain/%d/domid", o->frontend);
 			if (node_exists(ts, path)) {
-				fe_dir(dir, sizeof(dir), (pvio_domid_t)o->frontend, devid);
-				snprintf(path, sizeof(path), "%s/backend", dir);
+				/* Our own dir, not the guest's backend key: a
+				 * backend that died (kill -9) took its dir with
+				 * it, and the guest waits for the device to be
+				 * offered again (blkfront reconnects). */
+				snprintf(path, sizeof(path),
+					 "/local/domain/0/backend/vbd/%d/%u/frontend",
+					 o->frontend, devid);
 				*fe = (pvio_domid_t)o->frontend;
 				if (node_exists(ts, path))
 					return 0;
@@ -340,12 +345,20 @@ int blkback_side_run(const struct blkback_side_opts *o)
 			status = PVIO_EXIT_OK;
 			break;
 		}
+		if (rc && !pvio_domain_hostd_alive(d)) {
+			side_fail(o, "hostd at %s went away", o->run_dir);
+			break;
+		}
 		if (rc) {
 			side_fail(o, "creating or finding vbd %u in the store: %s",
 				  o->disk->devid, strerror(-rc));
 			break;
 		}
 		rc = xs_open(o->run_dir, &bx_host, &bx, bx_ev, 16);
+		if (rc && !pvio_domain_hostd_alive(d)) {
+			side_fail(o, "hostd at %s went away", o->run_dir);
+			break;
+		}
 		if (rc) {
 			side_fail(o, "cannot reach the store at %s/socket: %s", o->run_dir,
 				  strerror(-rc));
@@ -463,6 +476,10 @@ static void usage(FILE *out)
 		"  --json            print the final counters as one JSON object\n"
 		"  --help            this text\n"
 		"\n"
+		"If blkback dies (even kill -9), run the same command again (same --disk\n"
+		"and --frontend): it offers the device anew, and a guest running pvio\n"
+		"blkfront --reconnect SECS reconnects and issues again every request the\n"
+		"dead backend did not answer: no acknowledged write is lost.\n"
 		"exit status: 0 stopped by a signal, 1 could not serve (no such disk,\n"
 		"engine failed, no hostd, domid 0 taken), 2 bad usage.\n");
 }

@@ -20,6 +20,7 @@
 
 #include "blk_workload.h"
 #include "cli.h"
+#include "reconnector.h"
 
 #define DEFAULT_RUN_DIR "/run/pvio"
 
@@ -105,8 +106,30 @@ static bool wait_go(int fd)
 	return false;
 }
 
+static bool bf_recovering_hook(void *dev)
+{
+	return pvio_blkfront_recovering(dev);
+}
+
+static int bf_check_hook(void *dev, int timeout_ms)
+{
+	return pvio_blkfront_check_backend(dev, timeout_ms);
+}
+
+static int bf_reconnect_hook(void *dev, int timeout_ms)
+{
+	return pvio_blkfront_reconnect(dev, timeout_ms);
+}
+
+static const struct reconnector_ops blkfront_reconnect_ops = {
+	.recovering = bf_recovering_hook,
+	.check = bf_check_hook,
+	.reconnect = bf_reconnect_hook,
+};
+
 int blkfront_side_run(const struct blkfront_side_opts *o)
 {
+	struct reconnector rec = { .running = false };
 	struct pvio_domain_config dc = { .name = "blkfront" };
 	struct pvio_blkfront_config fc = { 0 };
 	struct pvio_domain *d = NULL;
@@ -143,6 +166,10 @@ int blkfront_side_run(const struct blkfront_side_opts *o)
 	rc = wait_device(d, o->devid, o->wait_s);
 	if (rc == -EINTR)
 		goto out;
+	if (rc == -ECONNRESET) {
+		side_fail(o, BLK_MSG_ERROR, "hostd at %s went away", o->run_dir);
+		goto out;
+	}
 	if (rc) {
 		side_fail(o, BLK_MSG_ERROR, "vbd %u of domain %u %s", o->devid,
 			  (unsigned)d->domid, rc == -ETIMEDOUT ? "did not appear in time" :
@@ -160,10 +187,20 @@ int blkfront_side_run(const struct blkfront_side_opts *o)
 		fc.no_spin = sched_getaffinity(0, sizeof(set), &set) == 0 &&
 			     CPU_COUNT(&set) == 1;
 	}
+	fc.reconnect = o->reconnect_s > 0;
 	rc = pvio_blkfront_open_devid(d, o->devid, &fc, &bf);
+	if (rc && !pvio_domain_hostd_alive(d)) {
+		side_fail(o, BLK_MSG_ERROR, "hostd at %s went away", o->run_dir);
+		goto out;
+	}
 	if (rc) {
 		side_fail(o, BLK_MSG_ERROR, "cannot connect vbd %u: %s", o->devid,
 			  rc == -ETIMEDOUT ? "the backend did not answer in time" : strerror(-rc));
+		goto out;
+	}
+	if (fc.reconnect && reconnector_start(&rec, &blkfront_reconnect_ops, bf, o->cmd,
+					      o->reconnect_s, &blk_stop_requested)) {
+		side_fail(o, BLK_MSG_ERROR, "cannot start the reconnect thread");
 		goto out;
 	}
 	res = calloc(1, sizeof(*res));
@@ -173,6 +210,20 @@ int blkfront_side_run(const struct blkfront_side_opts *o)
 	}
 	wl.progress = wl.progress && isatty(STDOUT_FILENO);
 	rc = blk_workload_run(bf, &wl, &blk_stop_requested, res, msg, sizeof(msg));
+	reconnector_stop(&rec);
+	if (rc != -EINVAL && (rc || rec.err || !blk_workload_ok(res)) &&
+	    frontend_hostd_died(d, 1000)) {
+		/* Its I/O errors are a consequence: name the cause alone. */
+		side_fail(o, BLK_MSG_ERROR, "hostd at %s went away (%" PRIu64
+			  " requests failed)", o->run_dir,
+			  res->read_errors + res->write_errors);
+		goto out;
+	}
+	if (rec.err) {
+		side_fail(o, BLK_MSG_ERROR, "backend lost, and %s", rec.err == -ETIMEDOUT ?
+			  "no new one came in time" : strerror(-rec.err));
+		goto out;
+	}
 	if (rc == -EINVAL) {
 		side_fail(o, BLK_MSG_USAGE, "%s", msg);
 		status = PVIO_EXIT_USAGE;
@@ -195,6 +246,7 @@ int blkfront_side_run(const struct blkfront_side_opts *o)
 			blk_report_failure(stderr, o->cmd, res);
 	}
 out:
+	reconnector_stop(&rec);
 	if (bf) {
 		rc = pvio_blkfront_close(bf);
 		if (rc && rc != -EBUSY && o->status_fd < 0 && status == PVIO_EXIT_OK)
@@ -229,6 +281,12 @@ static void usage(FILE *out)
 		"                    the backend may give fewer)\n"
 		"  --wait SECS       how long to wait for the device and the backend,\n"
 		"                    1..3600 (default 30)\n"
+		"  --reconnect SECS  when the backend is lost (killed, closed), wait up\n"
+		"                    to SECS for a new one (pvio blkback started again\n"
+		"                    with the same --frontend and --disk) and carry on:\n"
+		"                    requests it did not answer are issued again, none\n"
+		"                    fails. 1..3600; default: a lost backend fails the\n"
+		"                    requests in flight\n"
 		"  --json            print one JSON object instead of text\n"
 		"  --help            this text\n"
 		"\n"
@@ -288,6 +346,8 @@ int cmd_blkfront(int argc, char **argv)
 			o.ring_pages = blk_parse_ring_pages("blkfront", v);
 		} else if ((v = cli_flag_value("blkfront", "--wait", argc, argv, &i))) {
 			o.wait_s = (int)cli_parse_u64("blkfront", "--wait", v, 1, 3600);
+		} else if ((v = cli_flag_value("blkfront", "--reconnect", argc, argv, &i))) {
+			o.reconnect_s = (int)cli_parse_u64("blkfront", "--reconnect", v, 1, 3600);
 		} else if (!strcmp(argv[i], "--json")) {
 			o.json = true;
 		} else {

@@ -104,9 +104,13 @@ static int find_frontend(const struct netback_side_opts *o, struct pvio_xs *ts,
 		if (o->frontend >= 0) {
 			snprintf(path, sizeof(path), "/local/domain/%d/domid", o->frontend);
 			if (node_exists(ts, path)) {
-				pvio_xenbus_frontend_path(dir, sizeof(dir), "vif",
-							  (pvio_domid_t)o->frontend, devid);
-				snprintf(path, sizeof(path), "%s/backend", dir);
+				/* Our own dir, not the guest's backend key: a
+				 * netback that died took its dir with it, and
+				 * the guest waits for the vif to be offered
+				 * again (netfront reconnects). */
+				snprintf(path, sizeof(path),
+					 "/local/domain/0/backend/vif/%d/%u/frontend",
+					 o->frontend, devid);
 				*fe = (pvio_domid_t)o->frontend;
 				if (node_exists(ts, path))
 					return 0;
@@ -325,12 +329,20 @@ int netback_side_run(const struct netback_side_opts *o)
 			status = PVIO_EXIT_OK;
 			break;
 		}
+		if (rc && !pvio_domain_hostd_alive(d)) {
+			side_fail(o, "hostd at %s went away", o->run_dir);
+			break;
+		}
 		if (rc) {
 			side_fail(o, "creating or finding vif %u in the store: %s", devid,
 				  strerror(-rc));
 			break;
 		}
 		rc = xs_open(o->run_dir, &bx_host, &bx, bx_ev, 16);
+		if (rc && !pvio_domain_hostd_alive(d)) {
+			side_fail(o, "hostd at %s went away", o->run_dir);
+			break;
+		}
 		if (rc) {
 			side_fail(o, "cannot reach the store at %s/socket: %s", o->run_dir,
 				  strerror(-rc));
@@ -466,6 +478,9 @@ static void usage(FILE *out)
 		"  --json            print the counters as one JSON object\n"
 		"  --help            this text\n"
 		"\n"
+		"If netback dies (even kill -9), run the same command again: it offers\n"
+		"the vif anew, and a guest running pvio netfront --reconnect SECS\n"
+		"reconnects to it (packets in flight are lost).\n"
 		"exit status: 0 served and stopped, 1 a failed run (no hostd, a missing\n"
 		"DPDK device, a script that failed), 2 bad usage.\n", net_tx_copy_help);
 }

@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "net_workload.h"
 #include "netfront_tap.h"
+#include "reconnector.h"
 
 #define DEFAULT_RUN_DIR "/run/pvio"
 
@@ -147,8 +148,30 @@ static int run_tap(const struct netfront_side_opts *o, struct pvio_netfront *nf)
 	return PVIO_EXIT_OK;
 }
 
+static bool nf_recovering_hook(void *dev)
+{
+	return pvio_netfront_recovering(dev);
+}
+
+static int nf_check_hook(void *dev, int timeout_ms)
+{
+	return pvio_netfront_check_backend(dev, timeout_ms);
+}
+
+static int nf_reconnect_hook(void *dev, int timeout_ms)
+{
+	return pvio_netfront_reconnect(dev, timeout_ms);
+}
+
+static const struct reconnector_ops netfront_reconnect_ops = {
+	.recovering = nf_recovering_hook,
+	.check = nf_check_hook,
+	.reconnect = nf_reconnect_hook,
+};
+
 int netfront_side_run(const struct netfront_side_opts *o)
 {
+	struct reconnector rec = { .running = false };
 	struct pvio_domain_config dc = { .name = "netfront" };
 	struct pvio_netfront_config fc = { 0 };
 	struct pvio_domain *d = NULL;
@@ -185,6 +208,10 @@ int netfront_side_run(const struct netfront_side_opts *o)
 	rc = wait_device(d, o->devid, o->wait_s);
 	if (rc == -EINTR)
 		goto out;
+	if (rc == -ECONNRESET) {
+		side_fail(o, NET_MSG_ERROR, "hostd at %s went away", o->run_dir);
+		goto out;
+	}
 	if (rc) {
 		side_fail(o, NET_MSG_ERROR, "vif %u of domain %u %s", o->devid,
 			  (unsigned)d->domid, rc == -ETIMEDOUT ? "did not appear in time" :
@@ -194,10 +221,20 @@ int netfront_side_run(const struct netfront_side_opts *o)
 	fc.max_queues = o->wl.queues;
 	fc.rx_mode = o->wl.rx_mode;
 	fc.timeout_ms = o->wait_s * 1000;
+	fc.reconnect = o->reconnect_s > 0;
 	rc = pvio_netfront_open_devid(d, o->devid, &fc, &nf);
+	if (rc && !pvio_domain_hostd_alive(d)) {
+		side_fail(o, NET_MSG_ERROR, "hostd at %s went away", o->run_dir);
+		goto out;
+	}
 	if (rc) {
 		side_fail(o, NET_MSG_ERROR, "cannot connect vif %u: %s", o->devid,
 			  rc == -ETIMEDOUT ? "the backend did not answer in time" : strerror(-rc));
+		goto out;
+	}
+	if (fc.reconnect && reconnector_start(&rec, &netfront_reconnect_ops, nf, o->cmd,
+					      o->reconnect_s, o->tap ? NULL : &blk_stop_requested)) {
+		side_fail(o, NET_MSG_ERROR, "cannot start the reconnect thread");
 		goto out;
 	}
 	if (o->tap) {
@@ -211,6 +248,18 @@ int netfront_side_run(const struct netfront_side_opts *o)
 	}
 	wl.progress = wl.progress && isatty(STDOUT_FILENO);
 	rc = net_workload_run(nf, &wl, &blk_stop_requested, res, msg, sizeof(msg));
+	reconnector_stop(&rec);
+	if (rc != -EINVAL && (rc || rec.err || !net_workload_ok(res, NULL)) &&
+	    frontend_hostd_died(d, 1000)) {
+		/* Its errors are a consequence: name the cause alone. */
+		side_fail(o, NET_MSG_ERROR, "hostd at %s went away", o->run_dir);
+		goto out;
+	}
+	if (rec.err) {
+		side_fail(o, NET_MSG_ERROR, "backend lost, and %s", rec.err == -ETIMEDOUT ?
+			  "no new one came in time" : strerror(-rec.err));
+		goto out;
+	}
 	if (rc == -EINVAL) {
 		side_fail(o, NET_MSG_USAGE, "%s", msg);
 		status = PVIO_EXIT_USAGE;
@@ -233,6 +282,7 @@ int netfront_side_run(const struct netfront_side_opts *o)
 			net_report_failure(stderr, o->cmd, res, NULL);
 	}
 out:
+	reconnector_stop(&rec);
 	if (nf) {
 		rc = pvio_netfront_close(nf);
 		if (rc && rc != -EBUSY && o->status_fd < 0 && status == PVIO_EXIT_OK)
@@ -266,6 +316,11 @@ static void usage(FILE *out)
 		"%s"
 		"  --wait SECS       how long to wait for the device and the backend,\n"
 		"                    1..3600 (default 30)\n"
+		"  --reconnect SECS  when the backend is lost (killed, closed), wait up\n"
+		"                    to SECS for a new one (pvio netback started again\n"
+		"                    with the same --frontend) and carry on; packets in\n"
+		"                    flight are lost. 1..3600; default: a lost backend\n"
+		"                    ends the run\n"
 		"  --json            print one JSON object instead of text\n"
 		"  --help            this text\n"
 		"\n"
@@ -304,6 +359,8 @@ int cmd_netfront(int argc, char **argv)
 			o.tap = v;
 		} else if ((v = cli_flag_value("netfront", "--wait", argc, argv, &i))) {
 			o.wait_s = (int)cli_parse_u64("netfront", "--wait", v, 1, 3600);
+		} else if ((v = cli_flag_value("netfront", "--reconnect", argc, argv, &i))) {
+			o.reconnect_s = (int)cli_parse_u64("netfront", "--reconnect", v, 1, 3600);
 		} else if (!strcmp(argv[i], "--json")) {
 			o.json = true;
 		} else {

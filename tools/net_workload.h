@@ -215,6 +215,8 @@ struct netfront_side_opts {
 	struct net_workload_config wl;
 	const char *tap;          /* non-NULL: bridge to this TAP, no workload */
 	int wait_s;
+	int reconnect_s;          /* > 0: a lost backend is waited for this
+				   * long and reconnected (cfg.reconnect) */
 	bool json;
 	int status_fd;
 	int ctl_fd;

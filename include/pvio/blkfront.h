@@ -109,6 +109,13 @@ struct pvio_blkfront_config {
 				   * 0: the domain's default waiter. Give each
 				   * device (or thread) its own to keep them
 				   * from stealing each other's events. */
+	bool reconnect;           /* a backend that leaves (dies, closes, its
+				   * event channel unbound) is not the end:
+				   * requests in flight stay in the shadow
+				   * table and new ones queue until
+				   * pvio_blkfront_reconnect() connects a new
+				   * backend, which gets every unanswered
+				   * request again. Off: they fail with -EIO. */
 };
 
 /* What was negotiated. */
@@ -152,6 +159,10 @@ struct pvio_blkfront_stats {
 	uint64_t zero_copy_segments;
 	uint64_t protocol_errors; /* responses that broke the device */
 	uint64_t errors;          /* user requests completed with an error */
+	uint64_t reconnects;      /* handshakes with a new backend after a loss */
+	uint64_t reissued;        /* user requests given again to a new backend */
+	uint64_t rings_leaked;    /* ring pages a dead backend still pinned:
+				   * replaced, never reused */
 };
 
 enum pvio_blkfront_op {
@@ -218,7 +229,8 @@ int pvio_blkfront_open_devid(struct pvio_domain *d, uint32_t devid,
 			     struct pvio_blkfront **out);
 
 /*
- * Wait for every request in flight (a dead backend fails them), switch to
+ * Wait for every request in flight (a dead backend fails them, and so
+ * does a lost one the device was still waiting to reconnect), switch to
  * Closing, wait (cfg->timeout_ms) for the backend to close, switch to
  * Closed, revoke every grant and free everything; bf is gone. Grants the
  * backend still maps are retried for up to timeout_ms; any left then are
@@ -305,9 +317,38 @@ int pvio_blkfront_buf_free(struct pvio_blkfront *bf, void *buf);
  * Control path: read the backend's state from the store (waiting up to
  * timeout_ms for a change; 0: look only). If the backend left Connected
  * (Closing, Closed, gone), the device is marked gone: everything in
- * flight and every later request fails with -EIO. The calling thread
- * uses d->xs. Returns 0 (connected), -ENOTCONN (gone), or a store error.
+ * flight and every later request fails with -EIO; with cfg.reconnect it
+ * is marked recovering instead (requests wait for
+ * pvio_blkfront_reconnect()). The calling thread uses d->xs. Returns 0
+ * (connected), -ENOTCONN (gone or recovering), or a store error.
  */
 int pvio_blkfront_check_backend(struct pvio_blkfront *bf, int timeout_ms);
+
+/* Is the device waiting for pvio_blkfront_reconnect() (cfg.reconnect and
+ * the backend left)? Any thread. */
+bool pvio_blkfront_recovering(const struct pvio_blkfront *bf);
+
+/*
+ * Control path, cfg.reconnect only: recover from a lost backend, as
+ * Linux's blkfront_resume()/blkif_recover(). Takes back every request the
+ * old backend did not answer (answers it did publish are taken first) and
+ * ends their grants; goes Closed, waits up to timeout_ms (-1 forever) for
+ * a backend to offer the device again (InitWait: the toolstack recreated
+ * it, e.g. pvio blkback started again), then runs the handshake again on
+ * fresh rings and event channels (Initialising ... Connected) and issues
+ * every unanswered request anew, ahead of those queued meanwhile. Callers
+ * see their requests complete as if nothing had happened. The new backend
+ * must offer at least the ring size and queue count negotiated at open;
+ * fewer is -EPROTO. Grants the dead backend still pins are left alone
+ * (retried as usual); a ring it pins is replaced (rings_leaked).
+ * Called on a connected device, it first drops that backend.
+ * The calling thread uses d->xs; other threads may submit and wait
+ * meanwhile. Returns 0 (connected again); -EINVAL (bf NULL or no
+ * cfg.reconnect); -EIO (the device is broken or closed); or, with the
+ * device then gone (everything in flight and later fails with -EIO):
+ * -ETIMEDOUT (no backend in time), -ECONNRESET (the new backend left
+ * during the handshake), -EPROTO, -ENOMEM, -ENOSPC, or a store error.
+ */
+int pvio_blkfront_reconnect(struct pvio_blkfront *bf, int timeout_ms);
 
 #endif /* PVIO_BLKFRONT_H */

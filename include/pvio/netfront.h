@@ -181,6 +181,12 @@ struct pvio_netfront_config {
 	bool no_spin;             /* sleep at once */
 	pvio_netfront_tx_done_fn tx_done; /* optional */
 	void *tx_done_arg;
+	bool reconnect;           /* a backend that leaves (dies, closes, its
+				   * event channel unbound) is not the end:
+				   * send says -EAGAIN and receive finds
+				   * nothing until pvio_netfront_reconnect()
+				   * connects a new backend. Off: every call
+				   * fails with -EIO. */
 };
 
 /* What was negotiated. */
@@ -229,6 +235,11 @@ struct pvio_netfront_stats {
 	uint64_t grants, revokes, revokes_deferred, revokes_pending;
 	uint64_t protocol_errors;        /* responses that broke the device */
 	uint64_t wakeups;
+	uint64_t reconnects;             /* handshakes with a new backend */
+	uint64_t tx_lost;                /* packets in flight when a backend
+					  * was lost (tx_done: -ECANCELED) */
+	uint64_t rings_leaked;           /* ring pages a dead backend still
+					  * pinned: replaced, never reused */
 };
 
 /*
@@ -357,5 +368,28 @@ int pvio_netfront_buf_free(struct pvio_netfront *nf, void *buf);
  * The calling thread uses d->xs. Returns 0, -ENOTCONN, or a store error.
  */
 int pvio_netfront_check_backend(struct pvio_netfront *nf, int timeout_ms);
+
+/* Is the vif waiting for pvio_netfront_reconnect() (cfg.reconnect and the
+ * backend left)? Any thread. */
+bool pvio_netfront_recovering(const struct pvio_netfront *nf);
+
+/*
+ * Control path, cfg.reconnect only: recover from a lost backend, as
+ * Linux's netfront_resume(). Packets in flight are lost, as on a wire
+ * (tx_done gets -ECANCELED; counted in tx_lost); posted rx buffers are
+ * taken back. Goes Closed, waits up to timeout_ms (-1 forever) for a
+ * backend in InitWait (the toolstack recreated the vif, e.g. pvio netback
+ * started again), then runs the handshake again on fresh rings and event
+ * channels, posts rx buffers and resumes. The new backend must allow the
+ * queue count negotiated at open (fewer is -EPROTO). Called on a
+ * connected vif, it first drops that backend. The calling thread uses
+ * d->xs; other threads may send and receive meanwhile (-EAGAIN, nothing).
+ * Returns 0 (connected again); -EINVAL (nf NULL or no cfg.reconnect);
+ * -EIO (broken or closed); or, with the vif then gone (every call fails
+ * with -EIO): -ETIMEDOUT (no backend in time), -ECONNRESET (the new
+ * backend left during the handshake), -EPROTO, -ENOMEM, -ENOSPC, or a
+ * store error.
+ */
+int pvio_netfront_reconnect(struct pvio_netfront *nf, int timeout_ms);
 
 #endif /* PVIO_NETFRONT_H */
