@@ -54,6 +54,9 @@ struct net_opts {
 };
 
 struct net_run {
+	/* the results live here, so a forked side frees all in one */
+	struct net_workload_result res;
+	struct net_back_result bres;
 	struct net_opts o;
 	struct pvio_netback_vif_spec spec;
 	char dir[4096];             /* ours, removed at the end */
@@ -477,8 +480,8 @@ static void parse(struct net_opts *o, int argc, char **argv)
 int cmd_net(int argc, char **argv)
 {
 	struct net_run *r = calloc(1, sizeof(*r));
-	struct net_workload_result *res = calloc(1, sizeof(*res));
-	struct net_back_result *bres = calloc(1, sizeof(*bres));
+	struct net_workload_result *res = r ? &r->res : NULL;
+	struct net_back_result *bres = r ? &r->bres : NULL;
 	char err[256], port_label[300];
 	int status = PVIO_EXIT_FAIL, rc;
 	bool have_bstats = false, have_res = false;
@@ -616,8 +619,6 @@ out:
 			net_report_failure(stderr, "net", res, bb);
 	}
 done:
-	free(bres);
-	free(res);
 	free(r);
 	return status;
 }
