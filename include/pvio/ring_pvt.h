@@ -35,6 +35,32 @@ static inline void *pvio_ring__slot(unsigned char *slots, uint32_t nr_slots,
 	return slots + (size_t)(idx & (nr_slots - 1)) * slot_size;
 }
 
+/*
+ * Newly published entries [from, to) will be read and then overwritten by
+ * this side (a response reuses its request's slot, a request reuses a
+ * consumed response's slot): fetch their lines for writing in one go, so
+ * each costs one cache-line transfer instead of a transfer and an upgrade,
+ * and the transfers overlap instead of following one another. A single
+ * entry is left alone: there is nothing to overlap, it is read at once
+ * anyway, and taking the line exclusive right behind the peer's write
+ * measured ~25 ns slower per round trip with one request in flight.
+ */
+static inline void pvio_ring__prefetch(unsigned char *slots, uint32_t nr_slots,
+				       uint32_t slot_size, uint32_t from,
+				       uint32_t to)
+{
+	uint32_t step = slot_size >= 64 ? 1 : 64 / slot_size;
+
+	if ((uint32_t)(to - from) < 2)
+		return;
+	for (uint32_t i = from; i != to; ) {
+		const unsigned char *p = slots + (size_t)(i & (nr_slots - 1)) * slot_size;
+		for (uint32_t off = 0; off < slot_size; off += 64)
+			pvio_prefetch_for_write(p + off);
+		i = (uint32_t)(to - i) > step ? i + step : to;
+	}
+}
+
 /* Xen's notify rule: kick if the peer's event index lies in (old, new]. */
 static inline bool pvio_ring_need_kick(uint32_t old, uint32_t new_prod,
 				       uint32_t event)
@@ -117,6 +143,8 @@ static inline int pvio_ring__front_refresh(struct pvio_ring_front *f,
 	 * (too far ahead, or moved backwards, which wraps) is hostile. */
 	if ((uint32_t)(prod - f->rsp_cons) > (uint32_t)(f->req_prod_pub - f->rsp_cons))
 		return pvio_ring__front_fail(f);
+	pvio_ring__prefetch(f->slots, f->nr_slots, f->slot_size,
+			    f->rsp_prod_seen, prod);
 	f->rsp_prod_seen = prod;
 	return (int)(prod - f->rsp_cons);
 }
@@ -193,6 +221,8 @@ static inline int pvio_ring__back_refresh(struct pvio_ring_back *b, bool fenced)
 	uint32_t in_flight = prod - b->rsp_prod_pub;
 	if (in_flight > b->nr_slots || (uint32_t)(prod - b->req_cons) > in_flight)
 		return pvio_ring__back_fail(b);
+	pvio_ring__prefetch(b->slots, b->nr_slots, b->slot_size,
+			    b->req_prod_seen, prod);
 	b->req_prod_seen = prod;
 	return (int)(prod - b->req_cons);
 }
