@@ -163,21 +163,41 @@ static inline int pvio_ring_front_unconsumed(struct pvio_ring_front *f)
 }
 
 /*
+ * The next response's slot, consumed (rsp_cons moves past it), or NULL
+ * when none is pending, the ring is broken or len exceeds a slot
+ * (pvio_ring__front_none() then says which). For the get_rsp calls.
+ */
+static inline const void *pvio_ring__front_take(struct pvio_ring_front *f,
+						size_t len)
+{
+	if (pvio_ring_front_unconsumed(f) <= 0 || len > f->slot_size)
+		return NULL;
+	return pvio_ring__slot(f->slots, f->nr_slots, f->slot_size,
+			       f->rsp_cons++);
+}
+
+/* Why pvio_ring__front_take() gave NULL: -EPROTO, 0 (none) or -EINVAL. */
+static inline int pvio_ring__front_none(const struct pvio_ring_front *f)
+{
+	/* error is 0 or negative; "< 0" lets the compiler see this never
+	 * returns 1, so a caller's copy is known written when it gets 1. */
+	if (f->error < 0)
+		return f->error;
+	return f->rsp_prod_seen == f->rsp_cons ? 0 : -EINVAL;
+}
+
+/*
  * Copy the next response (len bytes, at most the slot size) into out and
  * free its slot. Returns 1, 0 (none), -EINVAL or -EPROTO.
  */
 static inline int pvio_ring_front_get_rsp(struct pvio_ring_front *f, void *out,
 					  size_t len)
 {
-	int n = pvio_ring_front_unconsumed(f);
+	const void *slot = pvio_ring__front_take(f, len);
 
-	if (n <= 0)
-		return n;
-	if (len > f->slot_size)
-		return -EINVAL;
-	__builtin_memcpy(out, pvio_ring__slot(f->slots, f->nr_slots,
-					      f->slot_size, f->rsp_cons), len);
-	f->rsp_cons++;
+	if (!slot)
+		return pvio_ring__front_none(f);
+	__builtin_memcpy(out, slot, len);
 	return 1;
 }
 
@@ -237,6 +257,26 @@ static inline int pvio_ring_back_unconsumed(struct pvio_ring_back *b)
 	return pvio_ring__back_refresh(b, false);
 }
 
+/* The back's pvio_ring__front_take(): the next request's slot, consumed. */
+static inline const void *pvio_ring__back_take(struct pvio_ring_back *b,
+					       size_t len)
+{
+	if (pvio_ring_back_unconsumed(b) <= 0 || len > b->slot_size)
+		return NULL;
+	return pvio_ring__slot(b->slots, b->nr_slots, b->slot_size,
+			       b->req_cons++);
+}
+
+/* Why pvio_ring__back_take() gave NULL: -EPROTO, 0 (none) or -EINVAL. */
+static inline int pvio_ring__back_none(const struct pvio_ring_back *b)
+{
+	/* error is 0 or negative; "< 0" lets the compiler see this never
+	 * returns 1, so a caller's copy is known written when it gets 1. */
+	if (b->error < 0)
+		return b->error;
+	return b->req_prod_seen == b->req_cons ? 0 : -EINVAL;
+}
+
 /*
  * Copy the next request (len bytes) out of its slot into out: the only read
  * of that slot the backend makes, so a frontend rewriting it afterwards
@@ -245,15 +285,11 @@ static inline int pvio_ring_back_unconsumed(struct pvio_ring_back *b)
 static inline int pvio_ring_back_get_req(struct pvio_ring_back *b, void *out,
 					 size_t len)
 {
-	int n = pvio_ring_back_unconsumed(b);
+	const void *slot = pvio_ring__back_take(b, len);
 
-	if (n <= 0)
-		return n;
-	if (len > b->slot_size)
-		return -EINVAL;
-	__builtin_memcpy(out, pvio_ring__slot(b->slots, b->nr_slots,
-					      b->slot_size, b->req_cons), len);
-	b->req_cons++;
+	if (!slot)
+		return pvio_ring__back_none(b);
+	__builtin_memcpy(out, slot, len);
 	return 1;
 }
 
