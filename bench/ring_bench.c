@@ -22,6 +22,9 @@
 
 #include "bench_pvt.h"
 
+/* The typed ring a driver would define: fixed-size copies of the message. */
+PVIO_RING_DEFINE(bmsg, struct pvio_bench_msg, struct pvio_bench_msg);
+
 struct pvio_front_state {
 	struct pvio_ring_front ring;
 	uint64_t kicks;
@@ -151,7 +154,7 @@ static void pvio_front(struct pvio_run *r)
 		/* Fill and push whole batches while the window allows. */
 		while (sent < total && sent - done + batch <= window) {
 			for (uint32_t i = 0; i < batch; i++) {
-				struct pvio_bench_msg *req = pvio_ring_front_next_req(f);
+				struct pvio_bench_msg *req = bmsg_front_next_req(f);
 
 				if (!req) {
 					rc = f->error ? f->error : -ENOSPC;
@@ -166,7 +169,7 @@ static void pvio_front(struct pvio_run *r)
 		}
 		/* Collect the oldest batch. */
 		for (uint32_t got = 0; got < batch;) {
-			rc = pvio_ring_front_get_rsp(f, &rsp, sizeof(rsp));
+			rc = bmsg_front_get_rsp(f, &rsp);
 			if (rc == 1) {
 				errors += pvio_bench_msg_bad(&rsp, done);
 				done++;
@@ -222,8 +225,7 @@ static void pvio_back(void *arg)
 
 	/* Attach here, so the backend's private state is first touched by
 	 * the backend's CPU. */
-	rc = pvio_ring_back_attach(b, r->shm, PVIO_BENCH_RING_BYTES,
-				   sizeof(struct pvio_bench_msg), 0);
+	rc = bmsg_back_attach(b, r->shm, PVIO_BENCH_RING_BYTES, 0);
 	while (!rc && left) {
 		int n = pvio_ring_back_unconsumed(b);
 
@@ -240,11 +242,11 @@ static void pvio_back(void *arg)
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			if (pvio_ring_back_get_req(b, &req, sizeof(req)) != 1) {
+			if (bmsg_back_get_req(b, &req) != 1) {
 				rc = b->error ? b->error : -EPROTO;
 				goto out;
 			}
-			pvio_bench_msg_answer(pvio_ring_back_next_rsp(b), &req);
+			pvio_bench_msg_answer(bmsg_back_next_rsp(b), &req);
 		}
 		left -= (uint64_t)n;
 		rc = pvio_ring_back_push(b);
@@ -272,8 +274,7 @@ int pvio_bench_ring_run_pvio(const struct pvio_bench_plan *plan,
 	r->shm = pvio_bench_shm_alloc(PVIO_BENCH_RING_BYTES);
 	if (!r->shm)
 		goto out;
-	rc = pvio_ring_front_init(&r->front.ring, r->shm, PVIO_BENCH_RING_BYTES,
-				  sizeof(struct pvio_bench_msg));
+	rc = bmsg_front_init(&r->front.ring, r->shm, PVIO_BENCH_RING_BYTES);
 	if (rc)
 		goto out;
 	if (r->front.ring.nr_slots != PVIO_BENCH_RING_SLOTS) {

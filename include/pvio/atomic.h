@@ -17,6 +17,19 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* Whether this is a ThreadSanitizer build (gcc defines the macro, clang
+ * answers __has_feature). */
+#if defined(__SANITIZE_THREAD__)
+#define PVIO_ATOMIC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PVIO_ATOMIC_TSAN 1
+#endif
+#endif
+#ifndef PVIO_ATOMIC_TSAN
+#define PVIO_ATOMIC_TSAN 0
+#endif
+
 /* Load a peer-written index; later loads of data it publishes see that data. */
 static inline uint32_t pvio_load_acquire(const _Atomic uint32_t *p)
 {
@@ -42,15 +55,33 @@ static inline void pvio_store_relaxed(_Atomic uint32_t *p, uint32_t v)
 
 /*
  * Store, then act as a full fence before any later pvio_load_fenced().
- * This is the "store; mb(); load" of Xen's event-index protocol expressed
- * as a sequentially consistent store/load pair: of two sides that each do
- * store_fenced(A) then load_fenced(B) (and B, A), at least one sees the
- * other's store. A seq_cst store is one xchg on x86-64, cheaper than
- * mov + mfence, and it also has release semantics for the slots.
+ * This is the "store; mb(); load" of Xen's event-index protocol: of two
+ * sides that each do store_fenced(A) then load_fenced(B) (and B, A), at
+ * least one sees the other's store. The store is also a release (the slots
+ * are visible first).
+ *
+ * On x86-64 the fence is a locked add of 0 to the top of our own stack, as
+ * Linux's mb() for a Xen guest: a locked instruction drains the store
+ * buffer, so the index store is globally visible before any later load
+ * (the StoreLoad order the protocol needs), and nothing else is touched.
+ * It is cheaper than the xchg of a seq_cst store, which must own the
+ * contended header line for the whole locked operation, and than mfence
+ * (what clang emits for a C11 seq_cst fence). Elsewhere, and under TSan
+ * (which must see a C11 operation), a seq_cst store: on ARMv8 stlr, which
+ * a later ldar (the seq_cst load below) does not pass.
  */
 static inline void pvio_store_fenced(_Atomic uint32_t *p, uint32_t v)
 {
+#if (defined(__x86_64__) || defined(__i386__)) && !PVIO_ATOMIC_TSAN
+	atomic_store_explicit(p, v, memory_order_release);
+#if defined(__x86_64__)
+	__asm__ __volatile__("lock; addl $0,-4(%%rsp)" ::: "memory", "cc");
+#else
+	__asm__ __volatile__("lock; addl $0,-4(%%esp)" ::: "memory", "cc");
+#endif
+#else
 	atomic_store_explicit(p, v, memory_order_seq_cst);
+#endif
 }
 
 /* The load half of the pair above. */
@@ -63,6 +94,21 @@ static inline uint32_t pvio_load_fenced(const _Atomic uint32_t *p)
 static inline void pvio_fence_full(void)
 {
 	atomic_thread_fence(memory_order_seq_cst);
+}
+
+/*
+ * Ask for the cache line at p in exclusive state: we will read it and then
+ * write it. Fetching a peer-written slot this way costs one transfer where
+ * a read followed by a write costs a transfer and an invalidation.
+ * PREFETCHW is a no-op on x86-64 CPUs that lack it; it never faults.
+ */
+static inline void pvio_prefetch_for_write(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)p));
+#else
+	__builtin_prefetch(p, 1, 3);
+#endif
 }
 
 /* Tell the CPU we are spinning (cheaper for the sibling hyperthread). */

@@ -143,7 +143,10 @@ int pvio_ring_back_attach(struct pvio_ring_back *b, void *shared,
  * struct pvio_blkif_response) gives union blkif_slot and typed wrappers
  * blkif_ring_nr_slots(), blkif_front_init(), blkif_back_attach(),
  * blkif_front_next_req(), blkif_front_get_rsp(), blkif_back_get_req(),
- * blkif_back_next_rsp(). The index logic stays in the functions above.
+ * blkif_back_next_rsp(). The index logic stays in the functions above;
+ * get_rsp/get_req copy the message out of its slot once, as a typed
+ * assignment whose size is known at compile time (the compiler may leave
+ * out the fields the caller never reads).
  */
 #define PVIO_RING_DEFINE(name, req_type, rsp_type)                             \
 	union name##_slot {                                                    \
@@ -174,12 +177,20 @@ int pvio_ring_back_attach(struct pvio_ring_back *b, void *shared,
 	static inline int name##_front_get_rsp(struct pvio_ring_front *f,      \
 					       rsp_type *out)                  \
 	{                                                                      \
-		return pvio_ring_front_get_rsp(f, out, sizeof(*out));          \
+		const void *slot = pvio_ring__front_take(f, sizeof(*out));     \
+		if (!slot)                                                     \
+			return pvio_ring__front_none(f);                       \
+		*out = *(const rsp_type *)slot;                                \
+		return 1;                                                      \
 	}                                                                      \
 	static inline int name##_back_get_req(struct pvio_ring_back *b,        \
 					      req_type *out)                   \
 	{                                                                      \
-		return pvio_ring_back_get_req(b, out, sizeof(*out));           \
+		const void *slot = pvio_ring__back_take(b, sizeof(*out));      \
+		if (!slot)                                                     \
+			return pvio_ring__back_none(b);                        \
+		*out = *(const req_type *)slot;                                \
+		return 1;                                                      \
 	}                                                                      \
 	static inline rsp_type *name##_back_next_rsp(struct pvio_ring_back *b) \
 	{                                                                      \

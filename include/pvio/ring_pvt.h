@@ -35,6 +35,32 @@ static inline void *pvio_ring__slot(unsigned char *slots, uint32_t nr_slots,
 	return slots + (size_t)(idx & (nr_slots - 1)) * slot_size;
 }
 
+/*
+ * Newly published entries [from, to) will be read and then overwritten by
+ * this side (a response reuses its request's slot, a request reuses a
+ * consumed response's slot): fetch their lines for writing in one go, so
+ * each costs one cache-line transfer instead of a transfer and an upgrade,
+ * and the transfers overlap instead of following one another. A single
+ * entry is left alone: there is nothing to overlap, it is read at once
+ * anyway, and taking the line exclusive right behind the peer's write
+ * measured ~25 ns slower per round trip with one request in flight.
+ */
+static inline void pvio_ring__prefetch(unsigned char *slots, uint32_t nr_slots,
+				       uint32_t slot_size, uint32_t from,
+				       uint32_t to)
+{
+	uint32_t step = slot_size >= 64 ? 1 : 64 / slot_size;
+
+	if ((uint32_t)(to - from) < 2)
+		return;
+	for (uint32_t i = from; i != to; ) {
+		const unsigned char *p = slots + (size_t)(i & (nr_slots - 1)) * slot_size;
+		for (uint32_t off = 0; off < slot_size; off += 64)
+			pvio_prefetch_for_write(p + off);
+		i = (uint32_t)(to - i) > step ? i + step : to;
+	}
+}
+
 /* Xen's notify rule: kick if the peer's event index lies in (old, new]. */
 static inline bool pvio_ring_need_kick(uint32_t old, uint32_t new_prod,
 				       uint32_t event)
@@ -117,6 +143,8 @@ static inline int pvio_ring__front_refresh(struct pvio_ring_front *f,
 	 * (too far ahead, or moved backwards, which wraps) is hostile. */
 	if ((uint32_t)(prod - f->rsp_cons) > (uint32_t)(f->req_prod_pub - f->rsp_cons))
 		return pvio_ring__front_fail(f);
+	pvio_ring__prefetch(f->slots, f->nr_slots, f->slot_size,
+			    f->rsp_prod_seen, prod);
 	f->rsp_prod_seen = prod;
 	return (int)(prod - f->rsp_cons);
 }
@@ -135,21 +163,41 @@ static inline int pvio_ring_front_unconsumed(struct pvio_ring_front *f)
 }
 
 /*
+ * The next response's slot, consumed (rsp_cons moves past it), or NULL
+ * when none is pending, the ring is broken or len exceeds a slot
+ * (pvio_ring__front_none() then says which). For the get_rsp calls.
+ */
+static inline const void *pvio_ring__front_take(struct pvio_ring_front *f,
+						size_t len)
+{
+	if (pvio_ring_front_unconsumed(f) <= 0 || len > f->slot_size)
+		return NULL;
+	return pvio_ring__slot(f->slots, f->nr_slots, f->slot_size,
+			       f->rsp_cons++);
+}
+
+/* Why pvio_ring__front_take() gave NULL: -EPROTO, 0 (none) or -EINVAL. */
+static inline int pvio_ring__front_none(const struct pvio_ring_front *f)
+{
+	/* error is 0 or negative; "< 0" lets the compiler see this never
+	 * returns 1, so a caller's copy is known written when it gets 1. */
+	if (f->error < 0)
+		return f->error;
+	return f->rsp_prod_seen == f->rsp_cons ? 0 : -EINVAL;
+}
+
+/*
  * Copy the next response (len bytes, at most the slot size) into out and
  * free its slot. Returns 1, 0 (none), -EINVAL or -EPROTO.
  */
 static inline int pvio_ring_front_get_rsp(struct pvio_ring_front *f, void *out,
 					  size_t len)
 {
-	int n = pvio_ring_front_unconsumed(f);
+	const void *slot = pvio_ring__front_take(f, len);
 
-	if (n <= 0)
-		return n;
-	if (len > f->slot_size)
-		return -EINVAL;
-	__builtin_memcpy(out, pvio_ring__slot(f->slots, f->nr_slots,
-					      f->slot_size, f->rsp_cons), len);
-	f->rsp_cons++;
+	if (!slot)
+		return pvio_ring__front_none(f);
+	__builtin_memcpy(out, slot, len);
 	return 1;
 }
 
@@ -193,6 +241,8 @@ static inline int pvio_ring__back_refresh(struct pvio_ring_back *b, bool fenced)
 	uint32_t in_flight = prod - b->rsp_prod_pub;
 	if (in_flight > b->nr_slots || (uint32_t)(prod - b->req_cons) > in_flight)
 		return pvio_ring__back_fail(b);
+	pvio_ring__prefetch(b->slots, b->nr_slots, b->slot_size,
+			    b->req_prod_seen, prod);
 	b->req_prod_seen = prod;
 	return (int)(prod - b->req_cons);
 }
@@ -207,6 +257,26 @@ static inline int pvio_ring_back_unconsumed(struct pvio_ring_back *b)
 	return pvio_ring__back_refresh(b, false);
 }
 
+/* The back's pvio_ring__front_take(): the next request's slot, consumed. */
+static inline const void *pvio_ring__back_take(struct pvio_ring_back *b,
+					       size_t len)
+{
+	if (pvio_ring_back_unconsumed(b) <= 0 || len > b->slot_size)
+		return NULL;
+	return pvio_ring__slot(b->slots, b->nr_slots, b->slot_size,
+			       b->req_cons++);
+}
+
+/* Why pvio_ring__back_take() gave NULL: -EPROTO, 0 (none) or -EINVAL. */
+static inline int pvio_ring__back_none(const struct pvio_ring_back *b)
+{
+	/* error is 0 or negative; "< 0" lets the compiler see this never
+	 * returns 1, so a caller's copy is known written when it gets 1. */
+	if (b->error < 0)
+		return b->error;
+	return b->req_prod_seen == b->req_cons ? 0 : -EINVAL;
+}
+
 /*
  * Copy the next request (len bytes) out of its slot into out: the only read
  * of that slot the backend makes, so a frontend rewriting it afterwards
@@ -215,15 +285,11 @@ static inline int pvio_ring_back_unconsumed(struct pvio_ring_back *b)
 static inline int pvio_ring_back_get_req(struct pvio_ring_back *b, void *out,
 					 size_t len)
 {
-	int n = pvio_ring_back_unconsumed(b);
+	const void *slot = pvio_ring__back_take(b, len);
 
-	if (n <= 0)
-		return n;
-	if (len > b->slot_size)
-		return -EINVAL;
-	__builtin_memcpy(out, pvio_ring__slot(b->slots, b->nr_slots,
-					      b->slot_size, b->req_cons), len);
-	b->req_cons++;
+	if (!slot)
+		return pvio_ring__back_none(b);
+	__builtin_memcpy(out, slot, len);
 	return 1;
 }
 
