@@ -123,38 +123,70 @@ static inline uint64_t thread_cpu_ns(pthread_t t)
 }
 
 /*
- * Take every free mapping handle of gnt (a driver domain's) by mapping
- * dom's grant ref over and over, read-only. Returns how many were taken
- * (their handles in a malloc'd *handles); maptrack_release() gives them
- * back.
+ * Every free mapping handle of a driver domain, taken by mapping grants of
+ * one page of a guest, read-only. A grant holds at most 255 pins of a kind
+ * (Xen's limit; the next map is refused with GNTST_no_space, as when the
+ * maptrack is full), so the page is granted afresh each time a grant is
+ * full, and a refusal of a grant with fewer pins means no handle is left.
  */
-static inline uint32_t maptrack_fill(struct pvio_gnt_back *gnt, pvio_domid_t dom,
-				     pvio_grant_ref_t ref, uint32_t **handles)
+#define MAPTRACK_PINS_PER_GRANT 255u
+
+struct maptrack_hog {
+	struct pvio_gnt_back *gnt;    /* the driver domain's */
+	struct pvio_gnt_front *guest; /* whose page is mapped */
+	uint32_t *handles, nh;
+	pvio_grant_ref_t *refs;
+	uint32_t nrefs;
+};
+
+/* Fill gnt's maptrack with mappings of page pfn of guest (domid), granted
+ * to backend. Returns how many handles were taken; maptrack_release()
+ * gives them back and ends the grants. */
+static inline uint32_t maptrack_fill(struct maptrack_hog *m, struct pvio_gnt_back *gnt,
+				     struct pvio_gnt_front *guest, pvio_domid_t domid,
+				     pvio_domid_t backend, uint32_t pfn)
 {
 	const uint32_t max = 1u << 20;
-	uint32_t *h = calloc(max, sizeof(*h)), n = 0;
+	uint32_t pins = MAPTRACK_PINS_PER_GRANT;
 
-	assert_non_null(h);
+	*m = (struct maptrack_hog){ .gnt = gnt, .guest = guest };
+	m->handles = calloc(max, sizeof(*m->handles));
+	m->refs = calloc(max / MAPTRACK_PINS_PER_GRANT + 1, sizeof(*m->refs));
+	assert_non_null(m->handles);
+	assert_non_null(m->refs);
 	for (;;) {
 		void *va;
-		int rc = pvio_gnt_map_one(gnt, dom, ref, PVIO_GNTMAP_readonly, &va, &h[n]);
+		int rc;
 
+		if (pins == MAPTRACK_PINS_PER_GRANT) {
+			assert_int_equal(pvio_gnt_grant(guest, backend, pfn, true,
+							&m->refs[m->nrefs]), 0);
+			m->nrefs++;
+			pins = 0;
+		}
+		rc = pvio_gnt_map_one(gnt, domid, m->refs[m->nrefs - 1],
+				      PVIO_GNTMAP_readonly, &va, &m->handles[m->nh]);
 		if (rc != PVIO_GNTST_okay) {
 			assert_int_equal(rc, PVIO_GNTST_no_space);
 			break;
 		}
-		assert_true(++n < max);
+		pins++;
+		assert_true(++m->nh < max);
 	}
-	print_message("exhaustion: %u mapping handles taken\n", n);
-	*handles = h;
-	return n;
+	print_message("exhaustion: %u mapping handles taken (%u grants of one page)\n",
+		      m->nh, m->nrefs);
+	return m->nh;
 }
 
-static inline void maptrack_release(struct pvio_gnt_back *gnt, uint32_t *handles, uint32_t n)
+static inline void maptrack_release(struct maptrack_hog *m)
 {
-	for (uint32_t i = 0; i < n; i++)
-		assert_int_equal(pvio_gnt_unmap_one(gnt, handles[i]), PVIO_GNTST_okay);
-	free(handles);
+	for (uint32_t i = 0; i < m->nh; i++)
+		assert_int_equal(pvio_gnt_unmap_one(m->gnt, m->handles[i]), PVIO_GNTST_okay);
+	for (uint32_t i = 0; i < m->nrefs; i++)
+		assert_int_equal(pvio_gnt_revoke(m->guest, m->refs[i]), 0);
+	free(m->handles);
+	free(m->refs);
+	*m = (struct maptrack_hog){ 0 };
 }
 
 #endif /* FAULT_LOG_H */

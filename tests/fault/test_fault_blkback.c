@@ -806,18 +806,19 @@ static void grant_mappings_exhausted_give_errors_not_stalls(void **s)
 	struct evil e;
 	struct pvio_blkif_request r;
 	struct pvio_blkback_stats st;
-	uint32_t *handles = NULL;
-	uint32_t nh = 0;
+	struct maptrack_hog hog;
 	uint64_t t0;
 
 	(void)s;
 	evil_up(&e, "hog", 0, false);
 	/* Let the good guest settle, then take every free mapping handle of
-	 * the driver domain (mapping the hog's page over and over). */
+	 * the driver domain (mapping a page of the hog's, granted afresh each
+	 * time a grant has all the pins it can hold). */
 	good_progress(g, 2);
 	atomic_store(&g->stop, true);
 	pthread_join(g->t, NULL);
-	nh = maptrack_fill(E->be->gnt_back, e.d->domid, e.f.ref[10], &handles);
+	(void)maptrack_fill(&hog, E->be->gnt_back, e.d->gnt, e.d->domid, 0,
+			    e.f.data_pfn + 10);
 	log_begin();
 	t0 = pvio_now_ns();
 	for (int i = 0; i < 50; i++) {
@@ -834,7 +835,7 @@ static void grant_mappings_exhausted_give_errors_not_stalls(void **s)
 	assert_int_equal(st.err_grant, 50);
 	assert_false(bstats(g->b).broken);
 	/* Give them back: both devices serve again. */
-	maptrack_release(E->be->gnt_back, handles, nh);
+	maptrack_release(&hog);
 	r = rw(&e.f, PVIO_BLKIF_OP_READ, 0, 0, 1);
 	assert_int_equal(fe_do(&e.f, &r), PVIO_BLKIF_RSP_OKAY);
 	/* The good guest's counters now hold 50 grant errors of its own

@@ -645,13 +645,13 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 static void grant_mappings_exhausted_give_errors_not_stalls(void **s)
 {
 	struct good *g = good_up();
-	uint32_t *handles = NULL;
-	uint32_t nh = 0;
+	struct maptrack_hog hog;
 	uint8_t big[1400], small[100];
 	uint64_t t0;
 
 	(void)s;
-	nh = maptrack_fill(E->be->gnt_back, g->d->domid, g->f.data_ref[NDATA - 1], &handles);
+	(void)maptrack_fill(&hog, E->be->gnt_back, g->d->gnt, g->d->domid, 0,
+			    g->f.data_pfn + NDATA - 1);
 	log_begin();
 	t0 = pvio_now_ns();
 	eth_frame(big, sizeof(big), PEER, g->v->spec.mac, 1);
@@ -682,7 +682,7 @@ static void grant_mappings_exhausted_give_errors_not_stalls(void **s)
 	assert_int_equal(stats(g->v).tx_err_grant, 20);
 	assert_int_equal(stats(g->v).rx_err_grant, 20);
 	assert_false(stats(g->v).broken);
-	maptrack_release(E->be->gnt_back, handles, nh);
+	maptrack_release(&hog);
 	tx_verified(&g->f, g->v, big, sizeof(big));
 	{
 		uint8_t in[1400], got[4096];
