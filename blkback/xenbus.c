@@ -4,7 +4,8 @@
  * Linux's xen-blkback/xenbus.c follows them. Runs in the device's control
  * thread; never touches ring slots (STYLE practice 11).
  *
- * Backend state machine (own "state"):
+ * Backend state machine (own "state"), driven by the shared helper in
+ * xenbus/backend.c (pvio/xenbus_backend.h) through bb_xenbus_ops:
  *
  *   Initialising --(features written)--> InitWait
  *   InitWait --(frontend Initialised or Connected: rings mapped, event
@@ -67,16 +68,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pvio/xenbus_backend.h>
+
 #include "common.h"
 
 #define POLL_MS 50
 #define NATIVE_PROTOCOL "x86_64-abi"
-
-static void set_state(struct pvio_blkback *bb, enum pvio_xenbus_state s)
-{
-	(void)pvio_xenbus_switch_state(&bb->xdev, s);
-	atomic_store(&bb->state, (uint32_t)bb->xdev.state);
-}
 
 static int write_key(struct pvio_xs *xs, pvio_xs_tx_t t, const char *dir,
 		     const char *key, const char *value)
@@ -307,69 +304,61 @@ static int connect(struct pvio_blkback *bb)
 			return fatal(bb, rc, "starting queue threads");
 		}
 	}
-	set_state(bb, PVIO_XENBUS_CONNECTED);
+	/* Counted before the helper publishes Connected, so a waiter
+	 * for Connected sees the count. */
 	atomic_fetch_add(&bb->connects, 1);
 	return 0;
 }
 
-/* Is the toolstack still wanting the device ("online" = 1)? */
-static bool online(struct pvio_blkback *bb)
+static int bb_connect(void *arg)
 {
-	char path[PVIO_XENBUS_PATH_MAX + 16];
-	uint64_t v = 0;
-
-	if (pvio_xs_join(path, sizeof(path), bb->xdev.nodename, "online"))
-		return false;
-	return pvio_xs_read_uint(bb->cfg.xs, PVIO_XS_TX_NONE, path, 1, &v) == 0 && v == 1;
+	return connect(arg);
 }
 
-/* Linux: frontend_changed(). Returns false when the device is gone. */
-static bool frontend_changed(struct pvio_blkback *bb, enum pvio_xenbus_state fe)
+static void bb_disconnect(void *arg)
 {
-	enum pvio_xenbus_state own = bb->xdev.state;
+	bb_queues_destroy(arg);
+}
 
-	switch (fe) {
-	case PVIO_XENBUS_INITIALISING:
-		if (own == PVIO_XENBUS_CLOSED) {
-			/* Reconnect: a fresh handshake. */
-			bb->xdev.error = 0;
-			set_state(bb, PVIO_XENBUS_INIT_WAIT);
-		}
-		break;
-	case PVIO_XENBUS_INITIALISED:
-	case PVIO_XENBUS_CONNECTED:
-		if (own == PVIO_XENBUS_INIT_WAIT)
-			(void)connect(bb);
-		break;
-	case PVIO_XENBUS_CLOSING:
+/* Between looks at the frontend: the device's own events. */
+static bool bb_poll(void *arg)
+{
+	struct pvio_blkback *bb = arg;
+
+	if (atomic_load(&bb->broken) && !atomic_load(&bb->fatal_done)) {
+		/* A queue saw bad ring indices: its port is masked and its
+		 * thread gone. The whole device goes (STYLE 8). */
+		atomic_store(&bb->fatal_done, true);
 		bb_queues_destroy(bb);
-		set_state(bb, PVIO_XENBUS_CLOSING);
-		break;
-	case PVIO_XENBUS_CLOSED:
-		bb_queues_destroy(bb);
-		set_state(bb, PVIO_XENBUS_CLOSED);
-		if (!online(bb))
-			return false;
-		break;
-	case PVIO_XENBUS_UNKNOWN:
-		/* The frontend's state node is gone: the device was removed. */
-		bb_queues_destroy(bb);
-		set_state(bb, PVIO_XENBUS_CLOSED);
-		return false;
-	default:
-		break;
+		fatal(bb, -EPROTO, "frontend broke the ring protocol");
 	}
-	return true;
+	return !atomic_load(&bb->stop);
 }
+
+static void bb_state_changed(void *arg, enum pvio_xenbus_state s)
+{
+	struct pvio_blkback *bb = arg;
+
+	atomic_store(&bb->state, (uint32_t)s);
+}
+
+static const struct pvio_xenbus_backend_ops bb_xenbus_ops = {
+	.features = write_features,
+	.connect = bb_connect,
+	.disconnect = bb_disconnect,
+	.poll = bb_poll,
+	.state_changed = bb_state_changed,
+};
 
 void *bb_xenbus_main(void *arg)
 {
 	struct pvio_blkback *bb = arg;
-	struct pvio_xs *xs = bb->cfg.xs;
-	bool look = true;
+	struct pvio_xenbus_backend run = {
+		.dev = &bb->xdev, .ops = &bb_xenbus_ops, .ctx = bb, .poll_ms = POLL_MS,
+	};
 	int rc;
 
-	rc = pvio_xenbus_backend_attach(&bb->xdev, xs, "vbd", bb->cfg.be,
+	rc = pvio_xenbus_backend_attach(&bb->xdev, bb->cfg.xs, "vbd", bb->cfg.be,
 					bb->cfg.fe, bb->devid);
 	if (rc) {
 		bb_log(bb, "blkback %u/%u: backend dir not usable (%d)", bb->cfg.fe,
@@ -378,50 +367,10 @@ void *bb_xenbus_main(void *arg)
 		return NULL;
 	}
 	atomic_store(&bb->state, (uint32_t)bb->xdev.state);
-	rc = pvio_xs_transact(xs, write_features, bb, 0);
-	if (rc) {
-		fatal(bb, rc, "writing backend features");
-		goto out;
-	}
-	set_state(bb, PVIO_XENBUS_INIT_WAIT);
-
-	while (!atomic_load(&bb->stop)) {
-		enum pvio_xenbus_state fe = PVIO_XENBUS_UNKNOWN;
-
-		if (atomic_load(&bb->broken) && !atomic_load(&bb->fatal_done)) {
-			/* A queue saw bad ring indices: its port is masked and
-			 * its thread gone. The whole device goes (STYLE 8). */
-			atomic_store(&bb->fatal_done, true);
-			bb_queues_destroy(bb);
-			fatal(bb, -EPROTO, "frontend broke the ring protocol");
-		}
-		if (!look) {
-			rc = pvio_xs_wait_token(xs, bb->xdev.token, POLL_MS);
-			if (rc < 0) {
-				/* The store is gone (hostd died): no device
-				 * problem to log; the embedder's own store
-				 * connection fails too, and it reports that
-				 * once (pvio blkback: "hostd ... went away"). */
-				break;
-			}
-			if (rc == 0)
-				continue;
-		}
-		look = false;
-		rc = pvio_xenbus_read_otherend_state(&bb->xdev, &fe);
-		if (rc == -EINVAL)
-			continue; /* garbage state: wait for a real one */
-		if (rc && rc != -ENOENT)
-			continue;
-		if (!frontend_changed(bb, fe))
-			break;
-	}
-out:
-	bb_queues_destroy(bb);
-	if (bb->xdev.state != PVIO_XENBUS_CLOSED) {
-		set_state(bb, PVIO_XENBUS_CLOSING);
-		set_state(bb, PVIO_XENBUS_CLOSED);
-	}
+	rc = pvio_xenbus_backend_run(&run);
+	if (rc && run.failure)
+		bb_log(bb, "blkback %u/%u: %s (%d)", bb->cfg.fe, bb->devid,
+		       run.failure, rc);
 	(void)pvio_xenbus_detach(&bb->xdev);
 	return NULL;
 }

@@ -4,7 +4,8 @@
  * Linux's xen-netback/xenbus.c follows them. Runs in the vif's control
  * thread; never touches ring slots (STYLE practice 11).
  *
- * Backend state machine (own "state"):
+ * Backend state machine (own "state"), driven by the shared helper in
+ * xenbus/backend.c (pvio/xenbus_backend.h) through nb_xenbus_ops:
  *
  *   Initialising --(features written)--> InitWait
  *   InitWait --(frontend Connected: rings mapped, event channels bound,
@@ -66,15 +67,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pvio/xenbus_backend.h>
+
 #include "common.h"
 
 #define POLL_MS 50
-
-static void set_state(struct pvio_netback *nb, enum pvio_xenbus_state s)
-{
-	(void)pvio_xenbus_switch_state(&nb->xdev, s);
-	atomic_store(&nb->state, (uint32_t)nb->xdev.state);
-}
 
 static int write_key(struct pvio_xs *xs, pvio_xs_tx_t t, const char *dir,
 		     const char *key, const char *value)
@@ -318,119 +315,72 @@ static int connect(struct pvio_netback *nb)
 			return fatal(nb, rc, "starting queue threads");
 		}
 	}
+	/* The helper publishes Connected after this returns. */
 	atomic_fetch_add(&nb->connects, 1);
-	set_state(nb, PVIO_XENBUS_CONNECTED);
 	return 0;
 }
 
-static bool online(struct pvio_netback *nb)
+static int nb_connect(void *arg)
 {
-	char path[PVIO_XENBUS_PATH_MAX + 16];
-	uint64_t v = 0;
-
-	if (pvio_xs_join(path, sizeof(path), nb->xdev.nodename, "online"))
-		return false;
-	return pvio_xs_read_uint(nb->cfg.xs, PVIO_XS_TX_NONE, path, 1, &v) == 0 && v == 1;
+	return connect(arg);
 }
 
-/* Linux: frontend_changed(). Returns false when the device is gone. */
-static bool frontend_changed(struct pvio_netback *nb, enum pvio_xenbus_state fe)
+static void nb_disconnect(void *arg)
 {
-	enum pvio_xenbus_state own = nb->xdev.state;
+	nb_queues_destroy(arg);
+}
 
-	switch (fe) {
-	case PVIO_XENBUS_INITIALISING:
-		if (own == PVIO_XENBUS_CLOSED) {
-			nb->xdev.error = 0;
-			set_state(nb, PVIO_XENBUS_INIT_WAIT);
-		}
-		break;
-	case PVIO_XENBUS_INITIALISED:
-	case PVIO_XENBUS_CONNECTED:
-		if (own == PVIO_XENBUS_INIT_WAIT)
-			(void)connect(nb);
-		break;
-	case PVIO_XENBUS_CLOSING:
+/* Between looks at the frontend: the vif's own events. */
+static bool nb_poll(void *arg)
+{
+	struct pvio_netback *nb = arg;
+
+	if (atomic_load(&nb->broken) && !atomic_load(&nb->fatal_done)) {
+		/* A queue disabled the vif (Linux: xenvif_fatal_tx_err /
+		 * carrier off): tear down, error node, Closed. */
+		char msg[200];
+
+		atomic_store(&nb->fatal_done, true);
 		nb_queues_destroy(nb);
-		set_state(nb, PVIO_XENBUS_CLOSING);
-		break;
-	case PVIO_XENBUS_CLOSED:
-		nb_queues_destroy(nb);
-		set_state(nb, PVIO_XENBUS_CLOSED);
-		if (!online(nb))
-			return false;
-		break;
-	case PVIO_XENBUS_UNKNOWN:
-		nb_queues_destroy(nb);
-		set_state(nb, PVIO_XENBUS_CLOSED);
-		return false;
-	default:
-		break;
+		snprintf(msg, sizeof(msg), "%s", nb->fatal_msg);
+		fatal(nb, -EPROTO, msg);
 	}
-	return true;
+	return !atomic_load(&nb->stop);
 }
+
+static void nb_state_changed(void *arg, enum pvio_xenbus_state s)
+{
+	struct pvio_netback *nb = arg;
+
+	atomic_store(&nb->state, (uint32_t)s);
+}
+
+static const struct pvio_xenbus_backend_ops nb_xenbus_ops = {
+	.features = write_features,
+	.connect = nb_connect,
+	.disconnect = nb_disconnect,
+	.poll = nb_poll,
+	.state_changed = nb_state_changed,
+};
 
 void *nb_xenbus_main(void *arg)
 {
 	struct pvio_netback *nb = arg;
-	struct pvio_xs *xs = nb->cfg.xs;
-	bool look = true;
+	struct pvio_xenbus_backend run = {
+		.dev = &nb->xdev, .ops = &nb_xenbus_ops, .ctx = nb, .poll_ms = POLL_MS,
+	};
 	int rc;
 
-	rc = pvio_xenbus_backend_attach(&nb->xdev, xs, "vif", nb->cfg.be, nb->cfg.fe, nb->devid);
+	rc = pvio_xenbus_backend_attach(&nb->xdev, nb->cfg.xs, "vif", nb->cfg.be, nb->cfg.fe, nb->devid);
 	if (rc) {
 		nb_log(nb, "netback %u/%u: backend dir not usable (%d)", nb->cfg.fe, nb->devid, rc);
 		atomic_store(&nb->state, PVIO_XENBUS_CLOSED);
 		return NULL;
 	}
 	atomic_store(&nb->state, (uint32_t)nb->xdev.state);
-	rc = pvio_xs_transact(xs, write_features, nb, 0);
-	if (rc) {
-		fatal(nb, rc, "writing backend features");
-		goto out;
-	}
-	set_state(nb, PVIO_XENBUS_INIT_WAIT);
-
-	while (!atomic_load(&nb->stop)) {
-		enum pvio_xenbus_state fe = PVIO_XENBUS_UNKNOWN;
-
-		if (atomic_load(&nb->broken) && !atomic_load(&nb->fatal_done)) {
-			/* A queue disabled the vif (Linux: xenvif_fatal_tx_err
-			 * / carrier off): tear down, error node, Closed. */
-			char msg[200];
-
-			atomic_store(&nb->fatal_done, true);
-			nb_queues_destroy(nb);
-			snprintf(msg, sizeof(msg), "%s", nb->fatal_msg);
-			fatal(nb, -EPROTO, msg);
-		}
-		if (!look) {
-			rc = pvio_xs_wait_token(xs, nb->xdev.token, POLL_MS);
-			if (rc < 0) {
-				/* The store is gone (hostd died): no vif
-				 * problem to log; the embedder's own store
-				 * connection fails too, and it reports that
-				 * once (pvio netback: "hostd ... went away"). */
-				break;
-			}
-			if (rc == 0)
-				continue;
-		}
-		look = false;
-		rc = pvio_xenbus_read_otherend_state(&nb->xdev, &fe);
-		if (rc == -EINVAL)
-			continue;
-		if (rc && rc != -ENOENT)
-			continue;
-		if (!frontend_changed(nb, fe))
-			break;
-	}
-out:
-	nb_queues_destroy(nb);
-	if (nb->xdev.state != PVIO_XENBUS_CLOSED) {
-		set_state(nb, PVIO_XENBUS_CLOSING);
-		set_state(nb, PVIO_XENBUS_CLOSED);
-	}
+	rc = pvio_xenbus_backend_run(&run);
+	if (rc && run.failure)
+		nb_log(nb, "netback %u/%u: %s (%d)", nb->cfg.fe, nb->devid, run.failure, rc);
 	(void)pvio_xenbus_detach(&nb->xdev);
 	return NULL;
 }

@@ -13,7 +13,7 @@ for cc in "$@"; do
 	cinc=$("$cc" -print-file-name=include)
 	objs=
 	for f in "$src"/xs_client.c "$src"/xs_ops.c "$src"/xs_util.c \
-		 "$src"/xenbus_device.c "$src"/xenbus_state.c; do
+		 "$src"/xenbus_device.c "$src"/xenbus_state.c "$src"/backend.c; do
 		o="$tmp/$(basename "$f" .c).$cc.o"
 		"$cc" -std=c11 -O2 -ffreestanding -fno-builtin -nostdinc \
 			-isystem "$cinc" -I"$inc" -I"$src" \
