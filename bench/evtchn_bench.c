@@ -113,7 +113,10 @@ static void child_start(void)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() == 1)
 		_exit(1);
-	if (pvio_cpu_count() >= 2)
+	/* The machine's CPUs, not our affinity: the parent pinned itself to
+	 * CPU 0 in an earlier run and we inherited that mask, so counting it
+	 * would leave both sides on CPU 0 (8 ms spin round trips). */
+	if (sysconf(_SC_NPROCESSORS_ONLN) >= 2)
 		pvio_cpu_pin(1);
 }
 
