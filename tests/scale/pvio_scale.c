@@ -529,9 +529,10 @@ static void be_survey(struct mgr *list, struct mem_snap *s)
 
 			pvio_netback_stats(m->nb, &st);
 			if (st.state != PVIO_XENBUS_CONNECTED && !note[0])
-				snprintf(note, sizeof(note), "vif of %s (domid %u) in state %u%s",
+				snprintf(note, sizeof(note), "vif of %s (domid %u) in state %u%s, "
+					 "%u connects",
 					 m->name, (unsigned)m->fe, st.state,
-					 st.broken ? ", broken" : "");
+					 st.broken ? ", broken" : "", st.connects);
 			if (st.state == PVIO_XENBUS_CONNECTED) {
 				vifs++;
 				pins.net_queues += st.nr_queues;
