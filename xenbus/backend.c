@@ -36,12 +36,14 @@ static bool online(struct pvio_xenbus_backend *be)
 	       v == 1;
 }
 
-/* Linux: frontend_changed(). Returns false when the device is gone. */
+/* Linux: frontend_changed(). Returns false when the device is gone;
+ * *again is set when connect failed without closing the device. */
 static bool frontend_changed(struct pvio_xenbus_backend *be,
-			     enum pvio_xenbus_state fe)
+			     enum pvio_xenbus_state fe, bool *again)
 {
 	struct pvio_xenbus_device *dev = be->dev;
 
+	*again = false;
 	switch (fe) {
 	case PVIO_XENBUS_INITIALISING:
 		if (dev->state == PVIO_XENBUS_CLOSED) {
@@ -52,9 +54,16 @@ static bool frontend_changed(struct pvio_xenbus_backend *be,
 		break;
 	case PVIO_XENBUS_INITIALISED:
 	case PVIO_XENBUS_CONNECTED:
-		if (dev->state == PVIO_XENBUS_INIT_WAIT &&
-		    be->ops->connect(be->ctx) == 0)
+		if (dev->state != PVIO_XENBUS_INIT_WAIT)
+			break;
+		if (be->ops->connect(be->ctx) == 0)
 			set_state(be, PVIO_XENBUS_CONNECTED);
+		else
+			/* A store read failed (timed out, say) and connect
+			 * left the device in InitWait rather than closing it
+			 * as for bad keys. The frontend is Connected and
+			 * waits: no watch event will come, so try again. */
+			*again = dev->state == PVIO_XENBUS_INIT_WAIT;
 		break;
 	case PVIO_XENBUS_CLOSING:
 		be->ops->disconnect(be->ctx);
@@ -108,6 +117,7 @@ int pvio_xenbus_backend_run(struct pvio_xenbus_backend *be)
 
 	while (be->ops->poll == NULL || be->ops->poll(be->ctx)) {
 		enum pvio_xenbus_state fe = PVIO_XENBUS_UNKNOWN;
+		bool again;
 		int err;
 
 		if (!look) {
@@ -135,21 +145,25 @@ int pvio_xenbus_backend_run(struct pvio_xenbus_backend *be)
 			retry_in = retry_step = 0;
 			continue;
 		}
-		if (err != 0) {
+		if (err == 0) {
+			if (!frontend_changed(be, fe, &again))
+				break;
+			if (!again) {
+				retry_in = retry_step = 0;
+				continue;
+			}
+		} else {
 			/* The read failed, not the frontend: what it wrote is
 			 * still to be seen, and maybe no watch event will come
-			 * to say so. Re-read after a backoff. */
+			 * to say so. */
 			be->read_retries++;
 			be->last_read_error = err;
-			retry_step = retry_step == 0 ? 1 : retry_step * 2;
-			if (retry_step > RETRY_MAX_PERIODS)
-				retry_step = RETRY_MAX_PERIODS;
-			retry_in = retry_step;
-			continue;
 		}
-		retry_in = retry_step = 0;
-		if (!frontend_changed(be, fe))
-			break;
+		/* Re-read (and retry connect) after a backoff. */
+		retry_step = retry_step == 0 ? 1 : retry_step * 2;
+		if (retry_step > RETRY_MAX_PERIODS)
+			retry_step = RETRY_MAX_PERIODS;
+		retry_in = retry_step;
 	}
 out:
 	be->ops->disconnect(be->ctx);

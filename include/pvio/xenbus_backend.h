@@ -26,7 +26,8 @@
  * it keeps failing. A change whose read failed is therefore still seen; it
  * is not left waiting for a watch event that may never come. A state node
  * holding garbage is not retried: the frontend's next write fires the
- * watch again.
+ * watch again. A connect that failed without closing the device (a store
+ * read in it failed) is retried the same way.
  *
  * Part of the freestanding xenbus core (no libc). Threads: the run belongs
  * to the thread that calls it, with the device and its store connection;
@@ -54,7 +55,9 @@ struct pvio_xenbus_backend_ops {
 	 * InitWait: read the frontend's keys, map rings, bind event
 	 * channels, start serving. Return 0 and the helper switches to
 	 * Connected; or -errno after reporting the error with
-	 * pvio_xenbus_dev_fatal() (the device is then Closed).
+	 * pvio_xenbus_dev_fatal() (the device is then Closed); or -errno
+	 * with the device left in InitWait (a transient store error): the
+	 * helper calls it again after a backoff.
 	 */
 	int (*connect)(void *ctx);
 	/*

@@ -376,13 +376,23 @@ static int mgr_vif(struct mgr *m, struct pvio_xs *ts, struct pvio_xs *nx,
 	return 0;
 }
 
-/* The guest is gone when its home no longer carries its name. */
+/*
+ * The guest is gone when its home no longer carries its name. A read that
+ * failed otherwise (a store timeout under load) says nothing: taken for
+ * "gone", it tore a live guest's devices down, and be_discover() then
+ * made new ones that the guest never handshook with (a vif left in
+ * InitWait after the guest had made progress).
+ */
 static bool mgr_guest_gone(struct mgr *m, struct pvio_xs *ts)
 {
-	char path[64];
+	char path[64], v[96];
+	int rc;
 
 	snprintf(path, sizeof(path), "/local/domain/%u/name", (unsigned)m->fe);
-	return !node_is(ts, path, m->name);
+	rc = pvio_xs_read(ts, PVIO_XS_TX_NONE, path, v, sizeof(v), NULL);
+	if (rc == -ENOENT || rc == -EACCES)
+		return true;
+	return rc == 0 && strcmp(v, m->name) != 0;
 }
 
 static void *mgr_main(void *arg)
@@ -530,9 +540,10 @@ static void be_survey(struct mgr *list, struct mem_snap *s)
 
 			pvio_netback_stats(m->nb, &st);
 			if (st.state != PVIO_XENBUS_CONNECTED && !note[0])
-				snprintf(note, sizeof(note), "vif of %s (domid %u) in state %u%s",
+				snprintf(note, sizeof(note), "vif of %s (domid %u) in state %u%s, "
+					 "%u connects",
 					 m->name, (unsigned)m->fe, st.state,
-					 st.broken ? ", broken" : "");
+					 st.broken ? ", broken" : "", st.connects);
 			if (st.state == PVIO_XENBUS_CONNECTED) {
 				vifs++;
 				pins.net_queues += st.nr_queues;

@@ -39,6 +39,7 @@ struct env {
 	unsigned polls, step;
 	unsigned connects, disconnects, connected_now;
 	unsigned fail_reads;       /* state reads still to make fail */
+	unsigned fail_connects;    /* connects still to fail, device left as is */
 	enum pvio_xenbus_state published;
 };
 
@@ -63,6 +64,11 @@ static int op_connect(void *arg)
 	struct env *e = arg;
 
 	e->connects++;
+	if (e->fail_connects > 0) {
+		/* As a store read that timed out in connect: no fatal. */
+		e->fail_connects--;
+		return -ETIMEDOUT;
+	}
 	e->connected_now = 1;
 	return 0;
 }
@@ -227,6 +233,30 @@ static void reads_failing_again_and_again_are_retried_until_one_works(void **sta
 	assert_true(e->polls >= 31);
 }
 
+/* connect fails on a transient store error, leaving InitWait; the
+ * frontend is Connected already and writes nothing more. */
+static bool failed_connect_script(struct env *e)
+{
+	if (e->step == 0 && e->bdev.state == PVIO_XENBUS_INIT_WAIT) {
+		e->fail_connects = 2;
+		fe_switch(e, PVIO_XENBUS_CONNECTED);
+		e->step = 1;
+	}
+	return e->bdev.state != PVIO_XENBUS_CONNECTED;
+}
+
+static void a_connect_that_failed_without_closing_is_tried_again(void **state)
+{
+	struct env *e = *state;
+
+	e->script = failed_connect_script;
+	assert_int_equal(pvio_xenbus_backend_run(&e->run), 0);
+	/* Two failed tries, then one that worked, with no watch event. */
+	assert_int_equal(e->connects, 3);
+	assert_int_equal(e->run.read_retries, 0);
+	assert_true(e->polls <= MAX_POLLS);
+}
+
 /* Connected, then frontend Closing, then its state node removed. */
 static bool close_and_remove_script(struct env *e)
 {
@@ -353,6 +383,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_change_whose_read_failed_is_still_seen,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(reads_failing_again_and_again_are_retried_until_one_works,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(a_connect_that_failed_without_closing_is_tried_again,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(frontend_closing_disconnects_and_its_removal_ends_the_run,
 						setup, teardown),
