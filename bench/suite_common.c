@@ -70,8 +70,8 @@ static double median(double *v, unsigned n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-double pvio_bench_engine_median(const struct pvio_bench_engine *eng,
-				unsigned body, unsigned label, unsigned *n_out)
+static double sample_median(const struct pvio_bench_engine *eng, unsigned body,
+			    unsigned label, bool aux, unsigned *n_out)
 {
 	unsigned n = 0, have = body < eng->def->nr_bodies ? eng->nr_samples[body] : 0;
 	double *v = malloc((have + 1) * sizeof(*v)), m;
@@ -82,13 +82,19 @@ double pvio_bench_engine_median(const struct pvio_bench_engine *eng,
 		const struct pvio_bench_sample *s = &eng->samples[body][k];
 
 		if (label == PVIO_BENCH_UNPAIRED || s->label == label)
-			v[n++] = s->value;
+			v[n++] = aux ? s->aux : s->value;
 	}
 	if (n_out)
 		*n_out = n;
 	m = v ? median(v, n) : NAN;
 	free(v);
 	return m;
+}
+
+double pvio_bench_engine_median(const struct pvio_bench_engine *eng,
+				unsigned body, unsigned label, unsigned *n_out)
+{
+	return sample_median(eng, body, label, false, n_out);
 }
 
 double pvio_bench_engine_ratio(const char *unit, double pvio, double base)
@@ -153,8 +159,8 @@ static void build_rows(struct pvio_bench_engine *eng)
 		for (unsigned c = 0; c < def->nr_cmps && c < 64; c++) {
 			const struct pvio_bench_cmp_def *cd = &def->cmps[c];
 			unsigned np, nb;
-			double p = pvio_bench_engine_median(eng, cd->pvio, labels[g], &np);
-			double b = pvio_bench_engine_median(eng, cd->base, labels[g], &nb);
+			double p = sample_median(eng, cd->pvio, labels[g], cd->aux, &np);
+			double b = sample_median(eng, cd->base, labels[g], cd->aux, &nb);
 
 			if (!np || !nb)
 				continue;
@@ -172,9 +178,9 @@ static void build_rows(struct pvio_bench_engine *eng)
 		if (paired[c])
 			continue;
 		pvio_bench_engine_row(eng, cd->name, cd->unit,
-			pvio_bench_engine_median(eng, cd->pvio, PVIO_BENCH_UNPAIRED, NULL),
+			sample_median(eng, cd->pvio, PVIO_BENCH_UNPAIRED, cd->aux, NULL),
 			cd->baseline,
-			pvio_bench_engine_median(eng, cd->base, PVIO_BENCH_UNPAIRED, NULL),
+			sample_median(eng, cd->base, PVIO_BENCH_UNPAIRED, cd->aux, NULL),
 			NAN, PVIO_BENCH_UNPAIRED);
 	}
 	if (def->extra && !extra)

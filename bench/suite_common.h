@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The benchmark engine the table-driven suites share (grant, evtchn; ring
- * is to move onto it): a suite describes its bodies and comparisons in a
+ * The benchmark engine the table-driven suites share (ring, grant,
+ * evtchn, blk, net): a suite describes its bodies and comparisons in a
  * struct pvio_bench_suite_def, the engine sizes, interleaves, labels,
  * takes medians and prints the table or the JSON of bench/README.md.
  */
@@ -14,7 +14,7 @@
 #include "bench_pvt.h"
 
 /*
- * The engine suites grant and evtchn share (suite_common.c): sizing,
+ * The engine the suites share (suite_common.c): sizing,
  * interleaved repetitions (every body of the suite once per repetition, in
  * order, pvio bodies next to their baselines), labels, medians per label,
  * rows, table and JSON in the ring suite's format. A body is one thing
@@ -32,6 +32,8 @@ struct pvio_bench_sample {
 	double value;       /* the body's figure (ns, fraction of a CPU...) */
 	uint64_t ns;        /* wall time of the timed part */
 	uint64_t offcpu_ns; /* see pvio_bench_local_result */
+	double aux;         /* a second figure of the same run (ring:
+			     * kicks/req), compared by a cmp with aux set */
 	unsigned label;     /* set by the engine */
 };
 
@@ -40,6 +42,7 @@ struct pvio_bench_cmp_def {
 	const char *unit;     /* "ns", "%cpu", "B", "rt/s" or "kicks/req" */
 	unsigned pvio, base;  /* body indices */
 	const char *baseline; /* the baseline column */
+	bool aux;             /* compare the samples' aux, not value */
 };
 
 struct pvio_bench_suite_def {

@@ -42,15 +42,15 @@ static const enum pvio_bench_evtchn_body ebody[EB_NR] = {
 };
 
 static const struct pvio_bench_cmp_def ecmps[] = {
-	{ "rt BLOCK", "ns", EB_BLOCK, EB_EVENTFD, "eventfd" },
-	{ "rt BLOCK", "ns", EB_BLOCK, EB_SPIN, "spin" },
-	{ "rt POLL", "ns", EB_POLL, EB_EVENTFD, "eventfd" },
-	{ "rt POLL", "ns", EB_POLL, EB_SPIN, "spin" },
-	{ "rt ADAPTIVE", "ns", EB_ADAPTIVE, EB_EVENTFD, "eventfd" },
-	{ "rt ADAPTIVE", "ns", EB_ADAPTIVE, EB_SPIN, "spin" },
-	{ "idle CPU BLOCK", "%cpu", EB_IDLE_BLOCK, EB_IDLE_EVENTFD, "eventfd poll" },
-	{ "idle CPU POLL", "%cpu", EB_IDLE_POLL, EB_IDLE_EVENTFD, "eventfd poll" },
-	{ "idle CPU ADAPTIVE", "%cpu", EB_IDLE_ADAPTIVE, EB_IDLE_EVENTFD, "eventfd poll" },
+	{ "rt BLOCK", "ns", EB_BLOCK, EB_EVENTFD, "eventfd", false },
+	{ "rt BLOCK", "ns", EB_BLOCK, EB_SPIN, "spin", false },
+	{ "rt POLL", "ns", EB_POLL, EB_EVENTFD, "eventfd", false },
+	{ "rt POLL", "ns", EB_POLL, EB_SPIN, "spin", false },
+	{ "rt ADAPTIVE", "ns", EB_ADAPTIVE, EB_EVENTFD, "eventfd", false },
+	{ "rt ADAPTIVE", "ns", EB_ADAPTIVE, EB_SPIN, "spin", false },
+	{ "idle CPU BLOCK", "%cpu", EB_IDLE_BLOCK, EB_IDLE_EVENTFD, "eventfd poll", false },
+	{ "idle CPU POLL", "%cpu", EB_IDLE_POLL, EB_IDLE_EVENTFD, "eventfd poll", false },
+	{ "idle CPU ADAPTIVE", "%cpu", EB_IDLE_ADAPTIVE, EB_IDLE_EVENTFD, "eventfd poll", false },
 };
 
 struct ectx {

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -75,7 +76,22 @@ int pvio_bench_worker_start(int front_cpu, int back_cpu)
 	atomic_store(&mbox.pin_rc, 1);
 	mbox.posted = 0;
 	mbox.back_cpu = back_cpu;
-	rc = pthread_create(&mbox.thread, NULL, worker_main, NULL);
+	/* Born on its own CPU: under a real-time policy (chrt -f, inherited)
+	 * a worker first placed on the spinning frontend's CPU would never
+	 * run to pin itself. */
+	pthread_attr_t attr;
+	cpu_set_t set;
+	if (back_cpu < 0 || back_cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	CPU_ZERO(&set);
+	CPU_SET(back_cpu, &set);
+	rc = pthread_attr_init(&attr);
+	if (rc)
+		return -rc;
+	rc = pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+	if (!rc)
+		rc = pthread_create(&mbox.thread, &attr, worker_main, NULL);
+	pthread_attr_destroy(&attr);
 	if (rc)
 		return -rc;
 	while ((rc = atomic_load_explicit(&mbox.pin_rc, memory_order_acquire)) == 1)
