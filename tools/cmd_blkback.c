@@ -24,6 +24,7 @@
 
 #include "blk_workload.h"
 #include "cli.h"
+#include "domains.h"
 
 #define DEFAULT_RUN_DIR "/run/pvio"
 #define POLL_MS 100
@@ -46,47 +47,12 @@ const char *blk_parse_engine(const char *cmd, const char *v)
 	cli_usage_error(cmd, "--engine takes io_uring, libaio, sync or null, got '%s'", v);
 }
 
-static void side_fail(const struct blkback_side_opts *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void side_fail(const struct blkback_side_opts *o, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (o->status_fd >= 0)
-		blk_msg_send(o->status_fd, BLK_MSG_ERROR, msg, (uint32_t)strlen(msg) + 1);
-	else
-		fprintf(stderr, "pvio blkback: %s\n", msg);
-}
-
-/* Stop asked: a signal, or pvio blk's control pipe readable / closed. */
-static bool stop_asked(const struct blkback_side_opts *o, int timeout_ms)
-{
-	if (blk_stop_requested)
-		return true;
-	if (o->ctl_fd >= 0) {
-		struct pollfd p = { .fd = o->ctl_fd, .events = POLLIN };
-
-		if (poll(&p, 1, timeout_ms) > 0)
-			return true;
-	} else {
-		poll(NULL, 0, timeout_ms);
-	}
-	return blk_stop_requested != 0;
-}
-
-static bool node_exists(struct pvio_xs *xs, const char *path)
-{
-	char v[64];
-
-	return pvio_xs_read(xs, PVIO_XS_TX_NONE, path, v, sizeof(v), NULL) != -ENOENT;
-}
-
 /* The guest side of the device, "/local/domain/<fe>/device/vbd/<devid>". */
+
+/* One line: to the toolstack over the status pipe, or on stderr. */
+#define side_fail(o, ...) \
+	dom_side_fail("blkback", (o)->status_fd, BLK_MSG_ERROR, __VA_ARGS__)
+
 static void fe_dir(char *buf, size_t n, pvio_domid_t fe, uint32_t devid)
 {
 	pvio_xenbus_frontend_path(buf, n, "vbd", fe, devid);
@@ -108,7 +74,7 @@ static int find_frontend(const struct blkback_side_opts *o, struct pvio_xs *ts,
 	for (;;) {
 		if (o->frontend >= 0) {
 			snprintf(path, sizeof(path), "/local/domain/%d/domid", o->frontend);
-			if (node_exists(ts, path)) {
+			if (dom_node_exists(ts, path)) {
 				/* Our own dir, not the guest's backend key: a
 				 * backend that died (kill -9) took its dir with
 				 * it, and the guest waits for the device to be
@@ -117,7 +83,7 @@ static int find_frontend(const struct blkback_side_opts *o, struct pvio_xs *ts,
 					 "/local/domain/0/backend/vbd/%d/%u/frontend",
 					 o->frontend, devid);
 				*fe = (pvio_domid_t)o->frontend;
-				if (node_exists(ts, path))
+				if (dom_node_exists(ts, path))
 					return 0;
 				if (o->no_create)
 					goto next; /* pvio blk creates it */
@@ -160,7 +126,7 @@ static int find_frontend(const struct blkback_side_opts *o, struct pvio_xs *ts,
 					 (unsigned)id, devid);
 				fe_dir(dir, sizeof(dir), (pvio_domid_t)id, devid);
 				snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/state");
-				if (node_exists(ts, path) && node_exists(ts, dir)) {
+				if (dom_node_exists(ts, path) && dom_node_exists(ts, dir)) {
 					*fe = (pvio_domid_t)id;
 					return 0;
 				}
@@ -169,7 +135,7 @@ static int find_frontend(const struct blkback_side_opts *o, struct pvio_xs *ts,
 next:
 		if (ts->error)
 			return ts->error;
-		if (stop_asked(o, POLL_MS))
+		if (dom_stop_asked(o->ctl_fd, POLL_MS))
 			return -EINTR;
 	}
 }
@@ -238,25 +204,6 @@ static void print_stats(const struct blkback_side_opts *o, const struct pvio_blk
 	fflush(stdout);
 }
 
-static int xs_open(const char *run_dir, struct pvio_xs_host *h, struct pvio_xs *xs,
-		   struct pvio_xs_event *ev, uint32_t nev)
-{
-	char path[4096];
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/socket", run_dir);
-	rc = pvio_xs_host_connect(h, path);
-	if (rc)
-		return rc;
-	rc = pvio_xs_init(xs, &pvio_xs_host_ops, h, ev, nev);
-	if (rc) {
-		pvio_xs_host_close(h);
-		return rc;
-	}
-	pvio_xs_set_timeout(xs, 10000);
-	return 0;
-}
-
 /* Up to 10 s for InitWait; a control thread that gave up (Closed) fails
  * at once. */
 static int wait_init_wait(const struct pvio_blkback *bb)
@@ -316,7 +263,7 @@ int blkback_side_run(const struct blkback_side_opts *o)
 			  o->run_dir, strerror(-rc));
 		return PVIO_EXIT_FAIL;
 	}
-	rc = xs_open(o->run_dir, &ts_host, &ts, ts_ev, 8);
+	rc = dom_store_open(o->run_dir, &ts_host, &ts, ts_ev, 8);
 	if (rc) {
 		side_fail(o, "cannot reach the store at %s/socket: %s", o->run_dir,
 			  strerror(-rc));
@@ -354,7 +301,7 @@ int blkback_side_run(const struct blkback_side_opts *o)
 				  o->disk->devid, strerror(-rc));
 			break;
 		}
-		rc = xs_open(o->run_dir, &bx_host, &bx, bx_ev, 16);
+		rc = dom_store_open(o->run_dir, &bx_host, &bx, bx_ev, 16);
 		if (rc && !pvio_domain_hostd_alive(d)) {
 			side_fail(o, "hostd at %s went away", o->run_dir);
 			break;
@@ -407,14 +354,14 @@ int blkback_side_run(const struct blkback_side_opts *o)
 		 * (its domain died: hostd removed its store home). */
 		fe_dir(dir, sizeof(dir), fe, o->disk->devid);
 		snprintf(state, sizeof(state), "%s/state", dir);
-		while (!stop_asked(o, 200)) {
+		while (!dom_stop_asked(o->ctl_fd, 200)) {
 			if (!pvio_domain_hostd_alive(d)) {
 				side_fail(o, "hostd at %s went away", o->run_dir);
 				gone = true;
 				status = PVIO_EXIT_FAIL;
 				break;
 			}
-			if (!node_exists(&ts, state)) {
+			if (!dom_node_exists(&ts, state)) {
 				gone = true;
 				break;
 			}

@@ -20,6 +20,7 @@
 
 #include "blk_workload.h"
 #include "cli.h"
+#include "domains.h"
 #include "reconnector.h"
 
 #define DEFAULT_RUN_DIR "/run/pvio"
@@ -37,74 +38,9 @@ uint32_t blkfront_side_pages(const struct blk_workload_config *wl, uint32_t ring
 	return (uint32_t)(bufs + (uint64_t)wl->numjobs * (1200 + 80 * r) + 2048);
 }
 
-static void side_fail(const struct blkfront_side_opts *o, uint32_t type,
-		      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* One line: to pvio blk over the pipe, or on stderr. */
-static void side_fail(const struct blkfront_side_opts *o, uint32_t type,
-		      const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (o->status_fd >= 0)
-		blk_msg_send(o->status_fd, type, msg, (uint32_t)strlen(msg) + 1);
-	else
-		fprintf(stderr, "pvio %s: %s\n", o->cmd, msg);
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Wait until the toolstack has created our device (its "backend" key). */
-static int wait_device(struct pvio_domain *d, uint32_t devid, int wait_s)
-{
-	char dir[PVIO_XENBUS_PATH_MAX], path[PVIO_XENBUS_PATH_MAX + 16], val[256];
-	uint64_t deadline = mono_ms() + (uint64_t)wait_s * 1000u;
-	int rc;
-
-	rc = pvio_xenbus_frontend_path(dir, sizeof(dir), "vbd", d->domid, devid);
-	if (rc == 0)
-		rc = pvio_xs_join(path, sizeof(path), dir, "backend");
-	if (rc)
-		return rc;
-	for (;;) {
-		rc = pvio_xs_read(d->xs, PVIO_XS_TX_NONE, path, val, sizeof(val), NULL);
-		if (rc != -ENOENT)
-			return rc;
-		if (blk_stop_requested)
-			return -EINTR;
-		if (mono_ms() >= deadline)
-			return -ETIMEDOUT;
-		if (!pvio_domain_hostd_alive(d))
-			return -ECONNRESET;
-		poll(NULL, 0, 50);
-	}
-}
-
-/* pvio blk: wait for its go (a byte), up to a minute; false: give up. */
-static bool wait_go(int fd)
-{
-	uint64_t deadline = mono_ms() + 60000;
-	char c;
-
-	while (mono_ms() < deadline && !blk_stop_requested) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int rc = poll(&p, 1, 200);
-
-		if (rc > 0)
-			return read(fd, &c, 1) == 1;
-	}
-	return false;
-}
+/* One line: to pvio blk over the status pipe, or on stderr. */
+#define side_fail(o, type, ...) \
+	dom_side_fail((o)->cmd, (o)->status_fd, type, __VA_ARGS__)
 
 static bool bf_recovering_hook(void *dev)
 {
@@ -156,14 +92,14 @@ int blkfront_side_run(const struct blkfront_side_opts *o)
 		uint32_t id = d->domid;
 
 		if (blk_msg_send(o->status_fd, BLK_MSG_DOMID, &id, sizeof(id)) ||
-		    (o->ctl_fd >= 0 && !wait_go(o->ctl_fd)))
+		    (o->ctl_fd >= 0 && !dom_wait_go(o->ctl_fd)))
 			goto out; /* pvio blk gave up: it reports why */
 	} else if (isatty(STDERR_FILENO)) {
 		fprintf(stderr, "pvio %s: domain %u waits for vbd %u (the backend: "
 			"pvio blkback --run-dir %s --frontend %u --disk ...)\n", o->cmd,
 			(unsigned)d->domid, o->devid, o->run_dir, (unsigned)d->domid);
 	}
-	rc = wait_device(d, o->devid, o->wait_s);
+	rc = dom_wait_device(d, "vbd", o->devid, o->wait_s);
 	if (rc == -EINTR)
 		goto out;
 	if (rc == -ECONNRESET) {

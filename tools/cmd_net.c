@@ -24,22 +24,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <pvio/xenbus.h>
 
 #include "blk_workload.h"
 #include "cli.h"
+#include "domains.h"
 #include "net_workload.h"
 
 #define READY_MS 15000
@@ -59,347 +53,46 @@ struct net_run {
 	struct net_back_result bres;
 	struct net_opts o;
 	struct pvio_netback_vif_spec spec;
-	char dir[4096];             /* ours, removed at the end */
-	const char *run_dir;
-	pid_t hostd, front, back;
-	int front_st, front_ctl, back_st, back_ctl;
-	struct pvio_xs_host ts_host;
-	struct pvio_xs ts;
-	struct pvio_xs_event ts_ev[8];
-	bool ts_open, device;
+	struct dom_run d;
 	uint32_t fe, devid;
 };
 
-static uint64_t mono_ms(void)
+/* The frontend domain's process (dom_spawn). */
+static int front_main(void *arg, int st_fd, int ctl_fd)
 {
-	struct timespec ts;
+	struct net_run *r = arg;
+	struct netfront_side_opts fo = {
+		.run_dir = r->d.run_dir, .devid = r->devid, .wl = r->o.wl,
+		.wait_s = 30, .status_fd = st_fd, .ctl_fd = ctl_fd, .cmd = "net",
+	};
+	int rc = netfront_side_run(&fo);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	free(r); /* this child's copy of the run: leave nothing behind */
+	return rc;
 }
 
-static void fail_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void fail_line(const char *fmt, ...)
+/* The backend domain's process (dom_spawn). */
+static int back_main(void *arg, int st_fd, int ctl_fd)
 {
-	va_list ap;
+	struct net_run *r = arg;
+	struct netback_side_opts bo = {
+		.run_dir = r->d.run_dir, .vif = &r->spec, .port = r->o.port,
+		.wl = r->o.wl, .frontend = (int)r->fe, .queues = r->o.wl.queues,
+		.status_fd = st_fd, .ctl_fd = ctl_fd, .no_create = true,
+	};
 
-	fprintf(stderr, "pvio net: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
+	if (!getenv("PVIO_NET_DEBUG")) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 
-/* Wait for pid up to ms; then SIGKILL it. Returns its wait status or -1. */
-static int reap(pid_t pid, int ms, int sig)
-{
-	uint64_t deadline = mono_ms() + (uint64_t)ms;
-	int status;
-
-	if (pid <= 0)
-		return -1;
-	if (sig)
-		kill(pid, sig);
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			return status;
-		if (r < 0 && errno != EINTR)
-			return -1;
-		if (mono_ms() >= deadline)
-			break;
-		poll(NULL, 0, 10);
-	}
-	kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return -1;
-}
-
-static void cleanup(struct net_run *r)
-{
-	/* Children first (they let go of their domains), then the device,
-	 * then hostd. */
-	if (r->front_ctl >= 0)
-		close(r->front_ctl); /* EOF: no go */
-	r->front_ctl = -1;
-	if (r->front > 0)
-		reap(r->front, 15000, SIGTERM);
-	r->front = 0;
-	if (r->back > 0) {
-		if (r->back_ctl >= 0)
-			close(r->back_ctl); /* EOF: stop */
-		r->back_ctl = -1;
-		reap(r->back, 15000, 0);
-	}
-	r->back = 0;
-	if (r->device && r->ts_open)
-		pvio_xenbus_device_destroy(&r->ts, "vif", 0, (pvio_domid_t)r->fe,
-					   r->devid);
-	if (r->ts_open)
-		pvio_xs_host_close(&r->ts_host);
-	r->ts_open = false;
-	if (r->hostd > 0)
-		reap(r->hostd, 10000, SIGTERM);
-	r->hostd = 0;
-	for (int *fd = &r->front_st; fd <= &r->back_ctl; fd++)
-		if (*fd >= 0) {
-			close(*fd);
-			*fd = -1;
+		if (null >= 0) {
+			dup2(null, STDERR_FILENO);
+			dup2(null, STDOUT_FILENO);
+			close(null);
 		}
-	if (r->dir[0]) {
-		char p[4200];
-
-		snprintf(p, sizeof(p), "%s/hostd.lock", r->dir);
-		unlink(p);
-		rmdir(r->dir);
 	}
-}
+	int rc = netback_side_run(&bo);
 
-/* In a child: die with the parent, keep no stdio buffers of it. */
-static void child_init(void)
-{
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	signal(SIGPIPE, SIG_IGN);
-}
-
-/* fork+exec pvio hostd on a temp dir and wait for its ready line. */
-static int start_hostd(struct net_run *r, uint32_t frames)
-{
-	char frames_s[16], line[512];
-	size_t have = 0;
-	int pfd[2];
-
-	snprintf(r->dir, sizeof(r->dir), "/tmp/pvio-net-XXXXXX");
-	if (!mkdtemp(r->dir)) {
-		fail_line("cannot create a run dir in /tmp: %s", strerror(errno));
-		r->dir[0] = '\0';
-		return -1;
-	}
-	r->run_dir = r->dir;
-	if (pipe2(pfd, O_CLOEXEC)) {
-		fail_line("pipe: %s", strerror(errno));
-		return -1;
-	}
-	snprintf(frames_s, sizeof(frames_s), "%u", frames);
-	fflush(NULL);
-	r->hostd = fork();
-	if (r->hostd < 0) {
-		fail_line("fork: %s", strerror(errno));
-		close(pfd[0]);
-		close(pfd[1]);
-		return -1;
-	}
-	if (r->hostd == 0) {
-		child_init();
-		setpgid(0, 0); /* ^C goes to pvio net, which stops hostd last */
-		dup2(pfd[1], STDOUT_FILENO);
-		dup2(pfd[1], STDERR_FILENO);
-		char *argv[] = { "pvio", "hostd", "--run-dir", r->dir, "--frames", frames_s,
-				 NULL };
-		int err = cli_exec_self(argv);
-
-		fprintf(stderr, "cannot run /proc/self/exe: %s\n", strerror(-err));
-		_exit(PVIO_EXIT_FAIL);
-	}
-	close(pfd[1]);
-	uint64_t deadline = mono_ms() + READY_MS;
-	for (;;) {
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		uint64_t now = mono_ms();
-		int rc;
-
-		if (now >= deadline) {
-			fail_line("pvio hostd did not start within %d s", READY_MS / 1000);
-			break;
-		}
-		rc = poll(&p, 1, (int)(deadline - now));
-		if (rc <= 0)
-			continue;
-		ssize_t n = read(pfd[0], line + have, sizeof(line) - 1 - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n > 0) {
-			have += (size_t)n;
-			line[have] = '\0';
-			if (strstr(line, "pvio hostd: serving")) {
-				close(pfd[0]); /* hostd ignores SIGPIPE */
-				return 0;
-			}
-			if (have < sizeof(line) - 1)
-				continue;
-		}
-		char *nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		fail_line("pvio hostd did not start: %s", have ? line : "it exited");
-		break;
-	}
-	close(pfd[0]);
-	return -1;
-}
-
-static int toolstack_open(struct net_run *r)
-{
-	char path[4200];
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/socket", r->run_dir);
-	rc = pvio_xs_host_connect(&r->ts_host, path);
-	if (rc == 0) {
-		rc = pvio_xs_init(&r->ts, &pvio_xs_host_ops, &r->ts_host, r->ts_ev, 8);
-		if (rc)
-			pvio_xs_host_close(&r->ts_host);
-	}
-	if (rc) {
-		fail_line("cannot reach the store at %s: %s", path, strerror(-rc));
-		return -1;
-	}
-	pvio_xs_set_timeout(&r->ts, 10000);
-	r->ts_open = true;
-	return 0;
-}
-
-static int spawn_front(struct net_run *r)
-{
-	int st[2], ctl[2];
-
-	if (pipe2(st, O_CLOEXEC) || pipe2(ctl, O_CLOEXEC)) {
-		fail_line("pipe: %s", strerror(errno));
-		return -1;
-	}
-	fflush(NULL);
-	r->front = fork();
-	if (r->front < 0) {
-		fail_line("fork: %s", strerror(errno));
-		return -1;
-	}
-	if (r->front == 0) {
-		struct netfront_side_opts fo = {
-			.run_dir = r->run_dir, .devid = r->devid, .wl = r->o.wl,
-			.wait_s = 30, .status_fd = st[1], .ctl_fd = ctl[0], .cmd = "net",
-		};
-
-		child_init();
-		close(st[0]);
-		close(ctl[1]);
-		if (r->ts_open)
-			close(r->ts_host.fd);
-		int rc = netfront_side_run(&fo);
-
-		free(r); /* this child's copy of the run: leave nothing behind */
-		_exit(rc);
-	}
-	close(st[1]);
-	close(ctl[0]);
-	r->front_st = st[0];
-	r->front_ctl = ctl[1];
-	return 0;
-}
-
-static int spawn_back(struct net_run *r)
-{
-	int st[2], ctl[2];
-
-	if (pipe2(st, O_CLOEXEC) || pipe2(ctl, O_CLOEXEC)) {
-		fail_line("pipe: %s", strerror(errno));
-		return -1;
-	}
-	fflush(NULL);
-	r->back = fork();
-	if (r->back < 0) {
-		fail_line("fork: %s", strerror(errno));
-		return -1;
-	}
-	if (r->back == 0) {
-		struct netback_side_opts bo = {
-			.run_dir = r->run_dir, .vif = &r->spec, .port = r->o.port,
-			.wl = r->o.wl, .frontend = (int)r->fe, .queues = r->o.wl.queues,
-			.status_fd = st[1], .ctl_fd = ctl[0], .no_create = true,
-		};
-
-		child_init();
-		setpgid(0, 0); /* ^C stops the frontend's workload, not this */
-		close(st[0]);
-		close(ctl[1]);
-		close(r->front_st);
-		close(r->front_ctl);
-		close(r->ts_host.fd);
-		if (!getenv("PVIO_NET_DEBUG")) {
-			int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-			if (null >= 0) {
-				dup2(null, STDERR_FILENO);
-				dup2(null, STDOUT_FILENO);
-				close(null);
-			}
-		}
-		int rc = netback_side_run(&bo);
-
-		free(r); /* this child's copy of the run: leave nothing behind */
-		_exit(rc);
-	}
-	close(st[1]);
-	close(ctl[0]);
-	r->back_st = st[0];
-	r->back_ctl = ctl[1];
-	return 0;
-}
-
-/* Receive want into buf, or report what came instead. 0, 1 (exit 1), 2 (exit 2). */
-static int expect(struct net_run *r, int fd, const char *who, int want, void *buf,
-		  uint32_t size, int timeout_ms)
-{
-	union {
-		struct net_workload_result res;
-		struct net_back_result nb;
-		char text[600];
-	} *u = malloc(sizeof(*u));
-	int type, rc = PVIO_EXIT_FAIL;
-
-	if (!u) {
-		fail_line("no memory");
-		return PVIO_EXIT_FAIL;
-	}
-	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
-	bool forwarded = false;
-
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		uint64_t now = mono_ms();
-
-		if (now >= deadline) {
-			fail_line("the %s did not answer within %d s", who, timeout_ms / 1000);
-			goto out;
-		}
-		if (blk_stop_requested && !forwarded && r->front > 0) {
-			kill(r->front, SIGINT);
-			forwarded = true;
-		}
-		if (poll(&p, 1, 200) > 0)
-			break;
-	}
-	uint32_t len = 0;
-
-	type = blk_msg_recv(fd, u, sizeof(*u), &len, 10000);
-	if (type == want && len == size) {
-		if (size)
-			memcpy(buf, u, size);
-		rc = 0;
-	} else if (type == NET_MSG_ERROR || type == NET_MSG_USAGE) {
-		u->text[sizeof(u->text) - 1] = '\0';
-		fail_line("%s: %s", who, u->text);
-		rc = type == NET_MSG_USAGE ? PVIO_EXIT_USAGE : PVIO_EXIT_FAIL;
-	} else if (type == -EPIPE) {
-		fail_line("the %s process exited unexpectedly", who);
-	} else if (type < 0) {
-		fail_line("reading from the %s: %s", who, strerror(-type));
-	} else {
-		fail_line("the %s sent an unexpected message (%d)", who, type);
-	}
-out:
-	free(u);
+	free(r);
 	return rc;
 }
 
@@ -487,11 +180,11 @@ int cmd_net(int argc, char **argv)
 	bool have_bstats = false, have_res = false;
 
 	if (!r || !res || !bres) {
-		fail_line("no memory");
+		fprintf(stderr, "pvio net: no memory\n");
+		free(r);
 		return PVIO_EXIT_FAIL;
 	}
-	r->front_st = r->front_ctl = r->back_st = r->back_ctl = -1;
-	r->ts_host.fd = -1;
+	dom_run_init(&r->d, "net");
 	net_workload_defaults(&r->o.wl);
 	net_parse_port("net", "null", &r->o.port);
 	r->o.vif = "";
@@ -512,7 +205,7 @@ int cmd_net(int argc, char **argv)
 					"--port or --run-dir");
 		rc = net_baseline_run(&r->o.wl, res, err, sizeof(err));
 		if (rc) {
-			fail_line("--baseline: %s", err);
+			dom_fail(&r->d, "--baseline: %s", err);
 			goto done;
 		}
 		snprintf(port_label, sizeof(port_label), "net_null (DPDK alone)");
@@ -533,27 +226,29 @@ int cmd_net(int argc, char **argv)
 	blk_install_stop_handlers();
 
 	if (r->o.run_dir) {
-		r->run_dir = r->o.run_dir;
+		r->d.run_dir = r->o.run_dir;
 	} else {
 		uint32_t frames = netfront_side_pages(&r->o.wl) + NETBACK_SIDE_PAGES + 4096;
 
-		if (start_hostd(r, frames))
+		if (dom_hostd_start(&r->d, frames))
 			goto out;
 	}
-	if (toolstack_open(r) || spawn_front(r))
+	if (dom_toolstack_open(&r->d) || dom_spawn(&r->d, &r->d.front, false, front_main, r))
 		goto out;
-	rc = expect(r, r->front_st, "frontend", NET_MSG_DOMID, &r->fe, sizeof(r->fe), READY_MS);
+	rc = dom_expect(&r->d, r->d.front.st, "frontend", NET_MSG_DOMID, &r->fe,
+			sizeof(r->fe), READY_MS);
 	if (rc) {
 		status = rc;
 		goto out;
 	}
-	if (spawn_back(r))
+	/* ^C stops the frontend's workload, not the backend. */
+	if (dom_spawn(&r->d, &r->d.back, true, back_main, r))
 		goto out;
 	{
 		uint32_t be_id;
 
-		rc = expect(r, r->back_st, "backend", NET_MSG_DOMID, &be_id, sizeof(be_id),
-			    READY_MS);
+		rc = dom_expect(&r->d, r->d.back.st, "backend", NET_MSG_DOMID, &be_id,
+				sizeof(be_id), READY_MS);
 		if (rc) {
 			status = rc;
 			goto out;
@@ -571,41 +266,36 @@ int cmd_net(int argc, char **argv)
 			.frontend = fk, .nr_frontend = 2, .backend = bk, .nr_backend = 2,
 		};
 
-		rc = pvio_xenbus_device_create(&r->ts, "vif", 0, (pvio_domid_t)r->fe, r->devid,
-					       &keys);
-		if (rc) {
-			fail_line("creating vif %u for domain %u in the store: %s", r->devid, r->fe,
-				  strerror(-rc));
+		if (dom_device_create(&r->d, "vif", r->fe, r->devid, &keys))
 			goto out;
-		}
-		r->device = true;
 	}
-	rc = expect(r, r->back_st, "backend", NET_MSG_READY, NULL, 0, READY_MS);
+	rc = dom_expect(&r->d, r->d.back.st, "backend", NET_MSG_READY, NULL, 0, READY_MS);
 	if (rc) {
 		status = rc;
 		goto out;
 	}
-	if (write(r->front_ctl, "g", 1) != 1) {
-		fail_line("the frontend process exited unexpectedly");
+	if (write(r->d.front.ctl, "g", 1) != 1) {
+		dom_fail(&r->d, "the frontend process exited unexpectedly");
 		goto out;
 	}
-	rc = expect(r, r->front_st, "frontend", NET_MSG_RESULT, res, sizeof(*res),
-		    (int)r->o.wl.duration_ms + 60000);
+	rc = dom_expect(&r->d, r->d.front.st, "frontend", NET_MSG_RESULT, res, sizeof(*res),
+			(int)r->o.wl.duration_ms + 60000);
 	if (rc) {
 		status = rc;
 		goto out;
 	}
 	have_res = true;
-	reap(r->front, 15000, 0);
-	r->front = 0;
-	close(r->back_ctl);
-	r->back_ctl = -1;
-	if (expect(r, r->back_st, "backend", NET_MSG_NSTATS, bres, sizeof(*bres), 15000) == 0)
+	dom_reap(r->d.front.pid, 15000, 0);
+	r->d.front.pid = 0;
+	close(r->d.back.ctl);
+	r->d.back.ctl = -1;
+	if (dom_expect(&r->d, r->d.back.st, "backend", NET_MSG_NSTATS, bres, sizeof(*bres),
+		       15000) == 0)
 		have_bstats = true;
 	status = net_workload_ok(res, have_bstats ? &bres->nb : NULL) ? PVIO_EXIT_OK :
 									 PVIO_EXIT_FAIL;
 out:
-	cleanup(r);
+	dom_cleanup(&r->d);
 	if (have_res) {
 		const struct pvio_netback_stats *bb = have_bstats ? &bres->nb : NULL;
 		const struct net_port_result *pr = have_bstats ? &bres->port : NULL;

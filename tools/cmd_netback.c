@@ -26,49 +26,15 @@
 
 #include "blk_workload.h"
 #include "cli.h"
+#include "domains.h"
 #include "net_workload.h"
 
 #define DEFAULT_RUN_DIR "/run/pvio"
 #define POLL_MS 100
 
-static void side_fail(const struct netback_side_opts *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void side_fail(const struct netback_side_opts *o, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (o->status_fd >= 0)
-		blk_msg_send(o->status_fd, NET_MSG_ERROR, msg, (uint32_t)strlen(msg) + 1);
-	else
-		fprintf(stderr, "pvio netback: %s\n", msg);
-}
-
-static bool stop_asked(const struct netback_side_opts *o, int timeout_ms)
-{
-	if (blk_stop_requested)
-		return true;
-	if (o->ctl_fd >= 0) {
-		struct pollfd p = { .fd = o->ctl_fd, .events = POLLIN };
-
-		if (poll(&p, 1, timeout_ms) > 0)
-			return true;
-	} else {
-		poll(NULL, 0, timeout_ms);
-	}
-	return blk_stop_requested != 0;
-}
-
-static bool node_exists(struct pvio_xs *xs, const char *path)
-{
-	char v[64];
-
-	return pvio_xs_read(xs, PVIO_XS_TX_NONE, path, v, sizeof(v), NULL) != -ENOENT;
-}
+/* One line: to the toolstack over the status pipe, or on stderr. */
+#define side_fail(o, ...) \
+	dom_side_fail("netback", (o)->status_fd, NET_MSG_ERROR, __VA_ARGS__)
 
 static uint32_t vif_devid(const struct netback_side_opts *o)
 {
@@ -103,7 +69,7 @@ static int find_frontend(const struct netback_side_opts *o, struct pvio_xs *ts,
 	for (;;) {
 		if (o->frontend >= 0) {
 			snprintf(path, sizeof(path), "/local/domain/%d/domid", o->frontend);
-			if (node_exists(ts, path)) {
+			if (dom_node_exists(ts, path)) {
 				/* Our own dir, not the guest's backend key: a
 				 * netback that died took its dir with it, and
 				 * the guest waits for the vif to be offered
@@ -112,7 +78,7 @@ static int find_frontend(const struct netback_side_opts *o, struct pvio_xs *ts,
 					 "/local/domain/0/backend/vif/%d/%u/frontend",
 					 o->frontend, devid);
 				*fe = (pvio_domid_t)o->frontend;
-				if (node_exists(ts, path))
+				if (dom_node_exists(ts, path))
 					return 0;
 				if (o->no_create)
 					goto next;
@@ -139,7 +105,7 @@ static int find_frontend(const struct netback_side_opts *o, struct pvio_xs *ts,
 				pvio_xenbus_frontend_path(dir, sizeof(dir), "vif", (pvio_domid_t)id,
 							  devid);
 				snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/state");
-				if (node_exists(ts, path) && node_exists(ts, dir)) {
+				if (dom_node_exists(ts, path) && dom_node_exists(ts, dir)) {
 					*fe = (pvio_domid_t)id;
 					return 0;
 				}
@@ -148,7 +114,7 @@ static int find_frontend(const struct netback_side_opts *o, struct pvio_xs *ts,
 next:
 		if (ts->error)
 			return ts->error;
-		if (stop_asked(o, POLL_MS))
+		if (dom_stop_asked(o->ctl_fd, POLL_MS))
 			return -EINTR;
 	}
 }
@@ -206,25 +172,6 @@ static void print_stats(const struct netback_side_opts *o, const struct net_back
 	fflush(stdout);
 }
 
-static int xs_open(const char *run_dir, struct pvio_xs_host *h, struct pvio_xs *xs,
-		   struct pvio_xs_event *ev, uint32_t nev)
-{
-	char path[4096];
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/socket", run_dir);
-	rc = pvio_xs_host_connect(h, path);
-	if (rc)
-		return rc;
-	rc = pvio_xs_init(xs, &pvio_xs_host_ops, h, ev, nev);
-	if (rc) {
-		pvio_xs_host_close(h);
-		return rc;
-	}
-	pvio_xs_set_timeout(xs, 10000);
-	return 0;
-}
-
 static int wait_init_wait(const struct pvio_netback *nb)
 {
 	for (int ms = 0; ms < 10000; ms += 10) {
@@ -280,7 +227,7 @@ int netback_side_run(const struct netback_side_opts *o)
 			  strerror(-rc));
 		return PVIO_EXIT_FAIL;
 	}
-	rc = xs_open(o->run_dir, &ts_host, &ts, ts_ev, 8);
+	rc = dom_store_open(o->run_dir, &ts_host, &ts, ts_ev, 8);
 	if (rc) {
 		side_fail(o, "cannot reach the store at %s/socket: %s", o->run_dir, strerror(-rc));
 		goto out;
@@ -338,7 +285,7 @@ int netback_side_run(const struct netback_side_opts *o)
 				  strerror(-rc));
 			break;
 		}
-		rc = xs_open(o->run_dir, &bx_host, &bx, bx_ev, 16);
+		rc = dom_store_open(o->run_dir, &bx_host, &bx, bx_ev, 16);
 		if (rc && !pvio_domain_hostd_alive(d)) {
 			side_fail(o, "hostd at %s went away", o->run_dir);
 			break;
@@ -403,14 +350,14 @@ int netback_side_run(const struct netback_side_opts *o)
 
 		pvio_xenbus_frontend_path(dir, sizeof(dir), "vif", fe, devid);
 		snprintf(state, sizeof(state), "%s/state", dir);
-		while (!stop_asked(o, 200)) {
+		while (!dom_stop_asked(o->ctl_fd, 200)) {
 			if (!pvio_domain_hostd_alive(d)) {
 				side_fail(o, "hostd at %s went away", o->run_dir);
 				gone = true;
 				status = PVIO_EXIT_FAIL;
 				break;
 			}
-			if (!node_exists(&ts, state)) {
+			if (!dom_node_exists(&ts, state)) {
 				gone = true;
 				break;
 			}
