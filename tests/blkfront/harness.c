@@ -92,6 +92,11 @@ void h_env_free(struct h_env *env)
 	pvio_domain_disconnect(env->frontp);
 	pvio_domain_disconnect(env->backp);
 	pvio_hostd_destroy(env->hostd);
+	/* hostd keeps its lock file (a daemon's lock outlives it); the
+	 * run dir is ours. */
+	char lock[sizeof(env->dir) + 16];
+	snprintf(lock, sizeof(lock), "%s/hostd.lock", env->dir);
+	unlink(lock);
 	rmdir(env->dir);
 	free(env);
 }
