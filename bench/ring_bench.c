@@ -4,11 +4,12 @@
  * implementations. The shape of a run (window, batch, wait protocol) is
  * the same in ring_bench_xen.c and ring_bench_dpdk.c; keep them in step.
  *
- * Frontend (calling thread): while the window allows, fill batch requests
- * in place and push once (a kick is counted when push says so); then
- * collect the oldest batch of responses, copying each out and checking it.
- * Backend (worker thread): take every request available, copy each out,
- * answer it in its slot, push once per pass.
+ * Frontend (calling thread): while the window allows, reserve a burst of
+ * batch slots, fill the requests in place and push once (a kick is counted
+ * when push says so); then collect the oldest batch of responses in
+ * bursts, copying each out and checking it. Backend (worker thread): take
+ * every request available as one burst, copy each out, answer it in place
+ * in a burst of response slots, push once per pass.
  * Waiting, either side: when nothing is pending, run the final check (arm
  * the event index, look again); if still nothing, spin on the plain check
  * until something arrives. That spin stands where a real driver would
@@ -147,33 +148,34 @@ static void pvio_front(struct pvio_run *r)
 	const uint64_t warm = r->plan.warm, total = r->plan.total;
 	uint64_t sent = 0, done = 0, kicks = 0, errors = 0;
 	struct pvio_bench_msg rsp;
+	struct pvio_ring_burst it;
 	int rc = 0;
 
 	r->front.t0 = pvio_now_ns();
 	while (done < total) {
 		/* Fill and push whole batches while the window allows. */
 		while (sent < total && sent - done + batch <= window) {
-			for (uint32_t i = 0; i < batch; i++) {
-				struct pvio_bench_msg *req = bmsg_front_next_req(f);
-
-				if (!req) {
-					rc = f->error ? f->error : -ENOSPC;
-					goto out;
-				}
-				pvio_bench_msg_fill(req, sent++);
+			rc = pvio_ring_front_reserve_burst(f, batch, sizeof(rsp), &it);
+			if (rc != (int)batch) {
+				rc = rc < 0 ? rc : -ENOSPC;
+				goto out;
 			}
+			for (uint32_t i = 0; i < batch; i++)
+				pvio_bench_msg_fill(bmsg_front_burst_req(f, &it, i), sent++);
 			rc = pvio_ring_front_push(f);
 			if (rc < 0)
 				goto out;
 			kicks += (uint64_t)rc;
 		}
-		/* Collect the oldest batch. */
+		/* Collect the oldest batch, in bursts. */
 		for (uint32_t got = 0; got < batch;) {
-			rc = bmsg_front_get_rsp(f, &rsp);
-			if (rc == 1) {
-				errors += pvio_bench_msg_bad(&rsp, done);
-				done++;
-				got++;
+			rc = pvio_ring_front_take_burst(f, batch - got, sizeof(rsp), &it);
+			if (rc > 0) {
+				for (uint32_t i = 0; i < it.n; i++) {
+					bmsg_front_burst_rsp(f, &it, i, &rsp);
+					errors += pvio_bench_msg_bad(&rsp, done++);
+				}
+				got += it.n;
 				continue;
 			}
 			if (rc == 0)
@@ -241,12 +243,16 @@ static void pvio_back(void *arg)
 			rc = -EPROTO;
 			break;
 		}
+		struct pvio_ring_burst in, out;
+
+		if (pvio_ring_back_take_burst(b, (uint32_t)n, sizeof(req), &in) != n ||
+		    pvio_ring_back_reserve_burst(b, (uint32_t)n, sizeof(req), &out) != n) {
+			rc = b->error ? b->error : -EPROTO;
+			break;
+		}
 		for (int i = 0; i < n; i++) {
-			if (bmsg_back_get_req(b, &req) != 1) {
-				rc = b->error ? b->error : -EPROTO;
-				goto out;
-			}
-			pvio_bench_msg_answer(bmsg_back_next_rsp(b), &req);
+			bmsg_back_burst_req(b, &in, (uint32_t)i, &req);
+			pvio_bench_msg_answer(bmsg_back_burst_rsp(b, &out, (uint32_t)i), &req);
 		}
 		left -= (uint64_t)n;
 		rc = pvio_ring_back_push(b);
@@ -255,7 +261,6 @@ static void pvio_back(void *arg)
 		kicks += (uint64_t)rc;
 		rc = 0;
 	}
-out:
 	if (rc < 0)
 		pvio_store_relaxed(&r->ctl.abort, 1);
 	r->back.rc = rc;

@@ -82,6 +82,17 @@ struct pvio_ring_front {
 	struct pvio_ring_stats stats;
 };
 
+/*
+ * A burst of consecutive slots taken at once (pvio_ring_*_burst): slots
+ * first .. first + n - 1. Plain values: the loop over a burst keeps its
+ * index in a register instead of moving a ring index in memory per
+ * message, a store-to-load chain every next message would wait on.
+ */
+struct pvio_ring_burst {
+	uint32_t first;
+	uint32_t n;
+};
+
 /* The backend's private view: consumes requests, produces responses. */
 struct pvio_ring_back {
 	struct pvio_sring_hdr *sring;
@@ -147,6 +158,14 @@ int pvio_ring_back_attach(struct pvio_ring_back *b, void *shared,
  * get_rsp/get_req copy the message out of its slot once, as a typed
  * assignment whose size is known at compile time (the compiler may leave
  * out the fields the caller never reads).
+ *
+ * Bursts, for loops over many messages: take or reserve n slots at once
+ * with the pvio_ring_*_burst() calls below (struct pvio_ring_burst), then
+ * blkif_front_burst_req(f, &it, k) is request slot k to fill in place,
+ * blkif_front_burst_rsp(f, &it, k, &out) copies response k out (once),
+ * blkif_back_burst_req(b, &it, k, &out) copies request k out (once) and
+ * blkif_back_burst_rsp(b, &it, k) is response slot k to fill in place,
+ * for k < it.n. No checks inside the loop: the burst call made them.
  */
 #define PVIO_RING_DEFINE(name, req_type, rsp_type)                             \
 	union name##_slot {                                                    \
@@ -191,6 +210,34 @@ int pvio_ring_back_attach(struct pvio_ring_back *b, void *shared,
 			return pvio_ring__back_none(b);                        \
 		*out = *(const req_type *)slot;                                \
 		return 1;                                                      \
+	}                                                                      \
+	static inline req_type *name##_front_burst_req(                        \
+		const struct pvio_ring_front *f,                               \
+		const struct pvio_ring_burst *it, uint32_t k)                  \
+	{                                                                      \
+		return (req_type *)pvio_ring__slot(f->slots, f->nr_slots,      \
+						   f->slot_size, it->first + k); \
+	}                                                                      \
+	static inline void name##_front_burst_rsp(                             \
+		const struct pvio_ring_front *f,                               \
+		const struct pvio_ring_burst *it, uint32_t k, rsp_type *out)   \
+	{                                                                      \
+		*out = *(const rsp_type *)pvio_ring__slot(                     \
+			f->slots, f->nr_slots, f->slot_size, it->first + k);   \
+	}                                                                      \
+	static inline void name##_back_burst_req(                              \
+		const struct pvio_ring_back *b,                                \
+		const struct pvio_ring_burst *it, uint32_t k, req_type *out)   \
+	{                                                                      \
+		*out = *(const req_type *)pvio_ring__slot(                     \
+			b->slots, b->nr_slots, b->slot_size, it->first + k);   \
+	}                                                                      \
+	static inline rsp_type *name##_back_burst_rsp(                         \
+		const struct pvio_ring_back *b,                                \
+		const struct pvio_ring_burst *it, uint32_t k)                  \
+	{                                                                      \
+		return (rsp_type *)pvio_ring__slot(b->slots, b->nr_slots,      \
+						   b->slot_size, it->first + k); \
 	}                                                                      \
 	static inline rsp_type *name##_back_next_rsp(struct pvio_ring_back *b) \
 	{                                                                      \

@@ -88,6 +88,28 @@ static inline void *pvio_ring_front_next_req(struct pvio_ring_front *f)
 			       f->req_prod_pvt++);
 }
 
+/*
+ * Reserve up to max free request slots (it->first..), to be filled in
+ * place and published by the next pvio_ring_front_push(). Slots of at
+ * least len bytes. Returns it->n (0: the ring is full), -EINVAL or -EPROTO.
+ */
+static inline int pvio_ring_front_reserve_burst(struct pvio_ring_front *f,
+						uint32_t max, size_t len,
+						struct pvio_ring_burst *it)
+{
+	it->first = f->req_prod_pvt;
+	it->n = 0;
+	if (f->error)
+		return f->error;
+	if (len > f->slot_size)
+		return -EINVAL;
+	uint32_t n = f->nr_slots - (f->req_prod_pvt - f->rsp_cons);
+
+	it->n = n < max ? n : max;
+	f->req_prod_pvt += it->n;
+	return (int)it->n;
+}
+
 /* Copy len bytes of req into the next slot. 0, -ENOSPC, -EINVAL, -EPROTO. */
 static inline int pvio_ring_front_put_req(struct pvio_ring_front *f,
 					  const void *req, size_t len)
@@ -202,6 +224,29 @@ static inline int pvio_ring_front_get_rsp(struct pvio_ring_front *f, void *out,
 }
 
 /*
+ * Consume up to max pending responses at once (it->first..): copy each out
+ * with the typed front_burst_rsp() before filling any request (their slots
+ * are free again). Slots of at least len bytes. Returns it->n (0: none
+ * pending), -EINVAL or -EPROTO.
+ */
+static inline int pvio_ring_front_take_burst(struct pvio_ring_front *f,
+					     uint32_t max, size_t len,
+					     struct pvio_ring_burst *it)
+{
+	int n = pvio_ring_front_unconsumed(f);
+
+	it->first = f->rsp_cons;
+	it->n = 0;
+	if (n <= 0)
+		return n;
+	if (len > f->slot_size)
+		return -EINVAL;
+	it->n = (uint32_t)n < max ? (uint32_t)n : max;
+	f->rsp_cons += it->n;
+	return (int)it->n;
+}
+
+/*
  * Xen's RING_FINAL_CHECK_FOR_RESPONSES: if nothing is pending, ask to be
  * kicked at the next response and look once more. Call before sleeping.
  * Returns the pending count (> 0 means do not sleep), 0, or -EPROTO.
@@ -275,6 +320,50 @@ static inline int pvio_ring__back_none(const struct pvio_ring_back *b)
 	if (b->error < 0)
 		return b->error;
 	return b->req_prod_seen == b->req_cons ? 0 : -EINVAL;
+}
+
+/*
+ * Consume up to max pending requests at once (it->first..): copy each out
+ * once with the typed back_burst_req() and validate the copy. Slots of at
+ * least len bytes. Returns it->n (0: none pending), -EINVAL or -EPROTO.
+ */
+static inline int pvio_ring_back_take_burst(struct pvio_ring_back *b,
+					    uint32_t max, size_t len,
+					    struct pvio_ring_burst *it)
+{
+	int n = pvio_ring_back_unconsumed(b);
+
+	it->first = b->req_cons;
+	it->n = 0;
+	if (n <= 0)
+		return n;
+	if (len > b->slot_size)
+		return -EINVAL;
+	it->n = (uint32_t)n < max ? (uint32_t)n : max;
+	b->req_cons += it->n;
+	return (int)it->n;
+}
+
+/*
+ * Reserve up to max response slots (it->first..), one per consumed request
+ * not yet answered, in order; filled in place and published by the next
+ * pvio_ring_back_push(). Returns it->n, -EINVAL or -EPROTO.
+ */
+static inline int pvio_ring_back_reserve_burst(struct pvio_ring_back *b,
+					       uint32_t max, size_t len,
+					       struct pvio_ring_burst *it)
+{
+	it->first = b->rsp_prod_pvt;
+	it->n = 0;
+	if (b->error)
+		return b->error;
+	if (len > b->slot_size)
+		return -EINVAL;
+	uint32_t n = b->req_cons - b->rsp_prod_pvt;
+
+	it->n = n < max ? n : max;
+	b->rsp_prod_pvt += it->n;
+	return (int)it->n;
 }
 
 /*
