@@ -14,6 +14,43 @@
  */
 #include "common.h"
 
+/*
+ * Per-packet counts gathered in plain memory while the rx lock is held and
+ * added to the queue's shared counters once per run: an atomic add per
+ * counter per packet was five locked instructions a packet (the counters
+ * are shared with tx and read by stats() from any thread, so each add
+ * must be atomic; there just need not be one per packet).
+ */
+struct rx_tally {
+	uint64_t slots, copies, flips, packets, bytes, gso, dropped, errors,
+		 truncated, revokes;
+};
+
+static void tally_flush(struct nf_queue *q, struct rx_tally *t)
+{
+	if (t->slots)
+		nf_count(&q->rx_slots, t->slots);
+	if (t->copies)
+		nf_count(&q->rx_copies, t->copies);
+	if (t->flips)
+		nf_count(&q->rx_flips, t->flips);
+	if (t->packets) {
+		nf_count(&q->rx_packets, t->packets);
+		nf_count(&q->rx_bytes, t->bytes);
+	}
+	if (t->gso)
+		nf_count(&q->rx_gso, t->gso);
+	if (t->dropped)
+		nf_count(&q->rx_dropped, t->dropped);
+	if (t->errors)
+		nf_count(&q->rx_errors, t->errors);
+	if (t->truncated)
+		nf_count(&q->rx_truncated, t->truncated);
+	if (t->revokes)
+		nf_count(&q->revokes, t->revokes);
+	nf_memset(t, 0, sizeof(*t));
+}
+
 /* ------------------------------------------------------------- pages */
 
 static int rxp_get(struct nf_queue *q, uint32_t *out)
@@ -69,7 +106,7 @@ static void rx_defer(struct nf_queue *q, pvio_grant_ref_t ref, uint32_t page, bo
  * NF_NONE when the grant could not be ended yet (the backend still maps
  * it, or a transfer is in progress): the page is then not ours to read.
  */
-static uint32_t rx_buf_end(struct nf_queue *q, uint32_t i, bool *frame)
+static uint32_t rx_buf_end(struct nf_queue *q, uint32_t i, bool *frame, struct rx_tally *t)
 {
 	struct pvio_netfront *nf = q->nf;
 	struct nf_rxslot *s = &q->rxs[i];
@@ -85,7 +122,7 @@ static uint32_t rx_buf_end(struct nf_queue *q, uint32_t i, bool *frame)
 			rx_defer(q, s->gref, page, true);
 			return NF_NONE;
 		}
-		nf_count(&q->revokes, 1);
+		t->revokes++;
 		if (err == 0) {
 			/* A new frame sits behind our pfn: look it up again. */
 			*frame = true;
@@ -100,7 +137,7 @@ static uint32_t rx_buf_end(struct nf_queue *q, uint32_t i, bool *frame)
 		rx_defer(q, s->gref, page, false);
 		return NF_NONE;
 	}
-	nf_count(&q->revokes, 1);
+	t->revokes++;
 	return page;
 }
 
@@ -229,6 +266,7 @@ struct rx_sink {
 	pvio_netfront_rx_fn fn;           /* or hand fragments to fn */
 	void *arg;
 	unsigned max, n;
+	struct rx_tally t;
 };
 
 static uint16_t pkt_flags(uint16_t rxf)
@@ -273,7 +311,7 @@ static void deliver(struct nf_queue *q, struct nf_rxpkt *p, struct rx_sink *k)
 		out->flags = flags;
 		if (p->len > out->cap) {
 			out->flags |= PVIO_NETFRONT_F_TRUNCATED;
-			nf_count(&q->rx_truncated, 1);
+			k->t.truncated++;
 		}
 		out->gso_type = p->gso_type;
 		out->gso_size = p->gso_size;
@@ -290,13 +328,16 @@ static void pkt_finish(struct nf_queue *q, struct rx_sink *k)
 	if (p->len == 0)
 		p->drop = true;
 	if (p->drop) {
-		nf_count(p->dropped_by_backend ? &q->rx_dropped : &q->rx_errors, 1);
+		if (p->dropped_by_backend)
+			k->t.dropped++;
+		else
+			k->t.errors++;
 	} else {
 		deliver(q, p, k);
-		nf_count(&q->rx_packets, 1);
-		nf_count(&q->rx_bytes, p->len);
+		k->t.packets++;
+		k->t.bytes += p->len;
 		if (p->gso_type != PVIO_NETFRONT_GSO_NONE)
-			nf_count(&q->rx_gso, 1);
+			k->t.gso++;
 	}
 	for (uint32_t i = 0; i < p->nr_frags; i++)
 		rxp_put(q, p->frag[i].page);
@@ -334,15 +375,15 @@ static void take_extra(struct nf_queue *q, const struct pvio_netif_rx_response *
 
 /* A data response at ring position pos. Returns 0 or -EPROTO. */
 static int take_data(struct nf_queue *q, uint32_t pos,
-		     const struct pvio_netif_rx_response *rsp)
+		     const struct pvio_netif_rx_response *rsp, struct rx_tally *t)
 {
 	struct nf_rxpkt *p = &q->pkt;
 	bool frame;
 
 	if (nf_rx_check_id(q, pos, rsp))
 		return -EPROTO;
-	uint32_t page = rx_buf_end(q, pos & (q->rx_nr - 1), &frame);
-	nf_count(&q->rx_slots, 1);
+	uint32_t page = rx_buf_end(q, pos & (q->rx_nr - 1), &frame, t);
+	t->slots++;
 	if (!p->active) {
 		p->active = true;
 		p->flags = rsp->flags;
@@ -370,7 +411,10 @@ static int take_data(struct nf_queue *q, uint32_t pos,
 		rxp_put(q, page);
 		return 0;
 	}
-	nf_count(frame ? &q->rx_flips : &q->rx_copies, 1);
+	if (frame)
+		t->flips++;
+	else
+		t->copies++;
 	p->frag[p->nr_frags++] = (struct nf_rxfrag){
 		.page = page, .off = rsp->offset, .len = (uint16_t)rsp->status };
 	p->len += (uint32_t)rsp->status;
@@ -398,9 +442,9 @@ static int rx_run_locked(struct nf_queue *q, struct rx_sink *k)
 			bool frame;
 			if (q->rxs[pos & (q->rx_nr - 1)].state != NF_RX_POSTED)
 				return -EPROTO;
-			rxp_put(q, rx_buf_end(q, pos & (q->rx_nr - 1), &frame));
+			rxp_put(q, rx_buf_end(q, pos & (q->rx_nr - 1), &frame, &k->t));
 			take_extra(q, &rsp);
-		} else if (take_data(q, pos, &rsp)) {
+		} else if (take_data(q, pos, &rsp, &k->t)) {
 			return -EPROTO;
 		}
 		if (!p->want_extra && !p->more)
@@ -424,6 +468,7 @@ static int rx_run(struct nf_queue *q, struct rx_sink *k)
 	/* A callback runs under the rx lock (its fragments live in pages
 	 * the lock protects): it must not re-enter this queue's rx. */
 	err = rx_run_locked(q, k);
+	tally_flush(q, &k->t);
 	bool kick = !err && refill_locked(q, 0);
 	nf_unlock(&q->rx_lock);
 	if (err) {
@@ -550,11 +595,13 @@ int nf_rxq_alloc(struct nf_queue *q)
  * rx locked. */
 static void rx_take_back_locked(struct nf_queue *q)
 {
+	struct rx_tally t = { 0 };
 	bool frame;
 
 	for (uint32_t i = 0; i < q->rx_nr; i++)
 		if (q->rxs[i].state == NF_RX_POSTED)
-			rxp_put(q, rx_buf_end(q, i, &frame));
+			rxp_put(q, rx_buf_end(q, i, &frame, &t));
+	tally_flush(q, &t);
 	if (q->pkt.active) {
 		for (uint32_t i = 0; i < q->pkt.nr_frags; i++)
 			rxp_put(q, q->pkt.frag[i].page);
