@@ -418,6 +418,23 @@ static void real_tcp6_frame(uint8_t *p, size_t n, const uint8_t *dst, const uint
 	p[71] = (uint8_t)sum;
 }
 
+/* Send a TCPv6 GSO frame (partial checksum, MSS mss) out of the TAP's
+ * namespace side, as a virtio-net frame. */
+static void send_tcp6_gso(int s, int ifindex, const uint8_t *mac, const uint8_t *pkt,
+			  size_t len, uint16_t mss)
+{
+	struct virtio_net_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h.csum_start = 54;
+	h.csum_offset = 16;
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+	h.gso_size = mss;
+	h.hdr_len = 74;
+	send_vnet(s, ifindex, mac, &h, pkt, len);
+}
+
 /* The next IPv6 packet the guest receives (the stack's chatter skipped). */
 static struct rxinfo fe_rx_ipv6(struct fe *f, uint8_t *buf, size_t size)
 {
@@ -469,14 +486,7 @@ static void tap_tcpv6_gso_crosses_both_ways_as_virtio_net_headers(void **state)
 	 * whole, with a TCPv6 GSO extra and a blank checksum */
 	fe_post_rx(&f, 0, 32);
 	real_tcp6_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 5000);
-	memset(&h, 0, sizeof(h));
-	h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	h.csum_start = 54;
-	h.csum_offset = 16;
-	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
-	h.gso_size = 1200;
-	h.hdr_len = 74;
-	send_vnet(s, ifindex, v->spec.mac, &h, pkt, sizeof(pkt));
+	send_tcp6_gso(s, ifindex, v->spec.mac, pkt, sizeof(pkt), 1200);
 	in = fe_rx_ipv6(&f, got, sizeof(got));
 	assert_int_equal(in.len, sizeof(pkt));
 	assert_memory_equal(got, pkt, sizeof(pkt));
@@ -504,7 +514,6 @@ static void tap_tcpv6_gso_is_segmented_for_a_guest_without_gso_tcpv6(void **stat
 	struct fe_opts o = { .gso4 = true, .csum6 = true };
 	static uint8_t pkt[3000], got[65536];
 	const uint32_t mss = 1200, payload = sizeof(pkt) - 74;
-	struct virtio_net_hdr h;
 	char ifname[16];
 	int ifindex, s, on = 1;
 	uint32_t at = 0, segs = 0;
@@ -516,14 +525,7 @@ static void tap_tcpv6_gso_is_segmented_for_a_guest_without_gso_tcpv6(void **stat
 	assert_int_equal(setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(on)), 0);
 	fe_post_rx(&f, 0, 32);
 	real_tcp6_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 7000);
-	memset(&h, 0, sizeof(h));
-	h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	h.csum_start = 54;
-	h.csum_offset = 16;
-	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
-	h.gso_size = (uint16_t)mss;
-	h.hdr_len = 74;
-	send_vnet(s, ifindex, v->spec.mac, &h, pkt, sizeof(pkt));
+	send_tcp6_gso(s, ifindex, v->spec.mac, pkt, sizeof(pkt), (uint16_t)mss);
 	while (at < payload) {
 		struct rxinfo in = fe_rx_ipv6(&f, got, sizeof(got));
 		uint32_t seg = in.len - 74;
