@@ -10,10 +10,10 @@
  *   source outside backend frames, the posted pages mapped and memcpy'd;
  *   when the backend's mappings run out, the packet is copied into bounce
  *   frames of its own and grant-copied from there instead: slower, but
- *   it neither errors nor stalls), or page flip (pvio_gnt_transfer) of a whole backend frame: the port's
- *   own frame when it gives it up, else a spare frame the data is copied
- *   into --> responses in the slots of their requests (netfront relies on
- *   it), push + kick.
+ *   it neither errors nor stalls), or page flip (pvio_gnt_transfer) of a
+ *   whole backend frame: the port's own frame when it gives it up, else a
+ *   spare frame the data is copied into --> responses in the slots of
+ *   their requests (netfront relies on it), push + kick.
  *
  * Response layout per packet (copy mode), as Linux's netback:
  *   [gso prefix slot, if the guest asked for feature-gso-*-prefix]
