@@ -643,7 +643,7 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
  * page or several, one at a time or a ring's worth at once; nothing
  * stalls, no vif breaks, and all serves again once mappings are free.
  */
-static void grant_mappings_exhausted_fall_back_to_copy_or_error_never_stall(void **s)
+static void maptrack_exhausted_falls_back_to_copy_never_stalls(void **s)
 {
 	struct good *g = good_up();
 	struct maptrack_hog hog;
@@ -892,7 +892,7 @@ int main(void)
 		cmocka_unit_test_teardown(garbage_handshake_keys_fail_only_that_vif, case_teardown),
 		cmocka_unit_test_teardown(tx_slots_rewritten_while_read_send_one_consistent_copy, case_teardown),
 		cmocka_unit_test_teardown(tx_grant_revoked_mid_packet_fails_or_completes_cleanly, case_teardown),
-		cmocka_unit_test_teardown(grant_mappings_exhausted_fall_back_to_copy_or_error_never_stall, case_teardown),
+		cmocka_unit_test_teardown(maptrack_exhausted_falls_back_to_copy_never_stalls, case_teardown),
 		cmocka_unit_test_teardown(event_storm_on_a_vif_is_rate_limited, case_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, setup, teardown);
