@@ -182,7 +182,7 @@ enum nb_ctr {
 	C_TX_ERR_SIZE, C_TX_ERR_OFFSET, C_TX_ERR_SLOTS, C_TX_ERR_EXTRA,
 	C_TX_ERR_GSO, C_TX_ERR_GRANT, C_TX_ERR_CSUM, C_TX_DROP_PORT,
 	C_TX_DROP_SPOOF, C_TX_MCAST, C_TX_FATAL,
-	C_RX_PKTS, C_RX_BYTES, C_RX_COPY, C_RX_FLIP, C_RX_FLIP_ZC,
+	C_RX_PKTS, C_RX_BYTES, C_RX_COPY, C_RX_FLIP, C_RX_FLIP_ZC, C_RX_COPY_FALLBACK,
 	C_RX_DROP_FULL, C_RX_DROP_STALL, C_RX_DROP_TOOBIG, C_RX_DROP_GSO,
 	C_RX_DROP_MCAST, C_RX_ERR_GRANT, C_RX_CSUM_SW,
 	C_KICKS, C_WAKEUPS, C_EVENTS, C_PROTO, C_STORM_DELAYS,
@@ -291,6 +291,8 @@ struct nb_queue {
 	struct pvio_gnt_map_op *rxmap;
 	struct pvio_gnt_transfer_op *xfer;
 	struct pvio_netif_rx_request *rxreq; /* NB_RX_BATCH * 20 */
+	uint32_t bounce_pfn;                /* mappings exhausted: copy via */
+	bool bounce_pfn_ok;
 
 	/* port readiness watcher (ports with an rx fd) */
 	int rx_fd;

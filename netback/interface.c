@@ -842,6 +842,7 @@ void pvio_netback_stats(const struct pvio_netback *cnb, struct pvio_netback_stat
 	st->rx_copied = v[C_RX_COPY];
 	st->rx_flipped = v[C_RX_FLIP];
 	st->rx_flip_zerocopy = v[C_RX_FLIP_ZC];
+	st->rx_copy_fallback = v[C_RX_COPY_FALLBACK];
 	st->rx_drop_full = v[C_RX_DROP_FULL];
 	st->rx_drop_stall = v[C_RX_DROP_STALL];
 	st->rx_drop_toobig = v[C_RX_DROP_TOOBIG];

@@ -1020,12 +1020,14 @@ static int dpdk_recv(void *ctx, uint32_t q, struct netback_pkt *pkts, uint32_t m
 static void dpdk_rx_release(void *ctx, uint32_t q, struct netback_pkt *pkts, uint32_t n)
 {
 	struct dpdk_vif *v = ctx;
+	struct rte_mbuf *m[BURST];
+	uint32_t nm = 0;
 
 	(void)q;
 	for (uint32_t i = 0; i < n; i++) {
-		struct rte_mbuf *m = pkts[i].port_priv;
+		struct rte_mbuf *mb = pkts[i].port_priv;
 
-		if (!m)
+		if (!mb)
 			continue;
 		if (pkts[i].flags & NETBACK_PKT_FLIPPED) {
 			/* The frame went to the guest; the pfn holds the one it
@@ -1034,12 +1036,19 @@ static void dpdk_rx_release(void *ctx, uint32_t q, struct netback_pkt *pkts, uin
 
 			if (!a)
 				continue;
-			m->buf_addr = a;
-			rte_mbuf_iova_set(m, va2iova(a));
+			mb->buf_addr = a;
+			rte_mbuf_iova_set(mb, va2iova(a));
 		}
-		rte_pktmbuf_free(m);
+		/* one mempool put per burst, not one per packet */
+		m[nm++] = mb;
+		if (nm == BURST) {
+			rte_pktmbuf_free_bulk(m, nm);
+			nm = 0;
+		}
 		pkts[i].port_priv = NULL;
 	}
+	if (nm)
+		rte_pktmbuf_free_bulk(m, nm);
 }
 
 const struct netback_port_ops nb_port_dpdk = {

@@ -7,11 +7,13 @@
  *   rx buffers cannot make the backend hoard memory) --> filters
  *   (multicast control, size, GSO the guest did not ask for) --> rx
  *   requests copied out --> grant copy into the posted pages (or, for a
- *   source outside backend frames, the posted pages mapped and memcpy'd),
- *   or page flip (pvio_gnt_transfer) of a whole backend frame: the port's
- *   own frame when it gives it up, else a spare frame the data is copied
- *   into --> responses in the slots of their requests (netfront relies on
- *   it), push + kick.
+ *   source outside backend frames, the posted pages mapped and memcpy'd;
+ *   when the backend's mappings run out, the packet is copied into bounce
+ *   frames of its own and grant-copied from there instead: slower, but
+ *   it neither errors nor stalls), or page flip (pvio_gnt_transfer) of a
+ *   whole backend frame: the port's own frame when it gives it up, else a
+ *   spare frame the data is copied into --> responses in the slots of
+ *   their requests (netfront relies on it), push + kick.
  *
  * Response layout per packet (copy mode), as Linux's netback:
  *   [gso prefix slot, if the guest asked for feature-gso-*-prefix]
@@ -36,6 +38,7 @@
 
 #define RX_MAX_SLOTS 20u       /* 17 pages + prefix + extra + slack */
 #define RX_MAX_OPS (RX_MAX_SLOTS * 2 + NETBACK_MAX_FRAGS)
+#define RX_BOUNCE_PAGES 17u    /* the largest packet, 64 KiB */
 
 enum rx_kind { RX_COPY, RX_MAP, RX_FLIP, RX_FLIP_ZC };
 
@@ -79,7 +82,9 @@ static struct netback_pkt *pop_head(struct nb_queue *q)
 {
 	struct netback_pkt *p = &q->bl[q->bl_head];
 
-	q->bl_head = (q->bl_head + 1) % q->bl_cap;
+	/* no %: a division per packet costs more than the rest of this */
+	if (++q->bl_head == q->bl_cap)
+		q->bl_head = 0;
 	q->bl_count--;
 	q->bl_bytes -= p->len;
 	return p;
@@ -131,18 +136,26 @@ static uint32_t pull(struct nb_queue *q, uint64_t now)
 static uint32_t plan(struct nb_queue *q, struct netback_pkt *p, struct rxb *b)
 {
 	struct pvio_netback *nb = q->nb;
-	uint8_t dst[6];
 	uint32_t gso = p->flags & NETBACK_PKT_GSO_MASK;
 
 	b->prefix = b->extra = false;
 	b->rflags = 0;
-	if (p->len == 0 || p->len > 65535 || nb_pkt_gather(p, dst, 6) < 6) {
+	/* len is the sum of the fragments (the port's contract) */
+	if (p->len < 6 || p->len > 65535) {
 		nb_count(&q->cnt, C_RX_DROP_TOOBIG, 1);
 		return 0;
 	}
-	if (nb->mcast_ctrl && (dst[0] & 1) && !nb_mcast_allowed(nb, dst)) {
-		nb_count(&q->cnt, C_RX_DROP_MCAST, 1);
-		return 0;
+	if (nb->mcast_ctrl) {
+		uint8_t dst[6];
+
+		if (nb_pkt_gather(p, dst, 6) < 6) {
+			nb_count(&q->cnt, C_RX_DROP_TOOBIG, 1);
+			return 0;
+		}
+		if ((dst[0] & 1) && !nb_mcast_allowed(nb, dst)) {
+			nb_count(&q->cnt, C_RX_DROP_MCAST, 1);
+			return 0;
+		}
 	}
 	if (p->flags & (NETBACK_PKT_CSUM_PARTIAL | NETBACK_PKT_GSO_MASK)) {
 		uint8_t hdr[128];
@@ -223,6 +236,24 @@ static bool stage_copy(struct nb_queue *q, struct rxb *b, uint32_t *nops)
 	struct netback_pkt *p = b->pkt;
 	uint32_t dslot = b->req + b->prefix, page = 0, doff = 0;
 
+	if (p->nr_frags == 1 && b->npages == 1) {
+		/* The common small packet: one fragment, one op. */
+		struct pvio_gnt_copy_op *op = &q->rxcopy[*nops];
+
+		if (p->frag[0].pfn == NETBACK_PFN_NONE)
+			return false;
+		op->source.u.pfn = p->frag[0].pfn;
+		op->source.domid = PVIO_DOMID_SELF;
+		op->source.offset = (uint16_t)((uintptr_t)p->frag[0].addr & (PVIO_PAGE_SIZE - 1));
+		op->dest.u.ref = q->rxreq[dslot].gref;
+		op->dest.domid = nb->cfg.fe;
+		op->dest.offset = 0;
+		op->len = (uint16_t)p->frag[0].len;
+		op->flags = PVIO_GNTCOPY_dest_gref;
+		b->op_first = (*nops)++;
+		b->op_n = 1;
+		return true;
+	}
 	for (uint32_t i = 0; i < p->nr_frags; i++)
 		if (p->frag[i].pfn == NETBACK_PFN_NONE)
 			return false;
@@ -280,9 +311,9 @@ static void stage_map(struct nb_queue *q, struct rxb *b, uint32_t *nmaps)
 	b->op_n = b->npages;
 }
 
-static void do_memcpy(struct nb_queue *q, const struct rxb *b)
+/* The packet's bytes into pages[0..], a page each from offset 0. */
+static void scatter(const struct netback_pkt *p, void *const *pages)
 {
-	const struct netback_pkt *p = b->pkt;
 	uint32_t page = 0, doff = 0;
 
 	for (uint32_t i = 0; i < p->nr_frags; i++) {
@@ -292,7 +323,7 @@ static void do_memcpy(struct nb_queue *q, const struct rxb *b)
 		while (left) {
 			uint32_t chunk = PVIO_PAGE_SIZE - doff < left ? PVIO_PAGE_SIZE - doff : left;
 
-			memcpy((uint8_t *)q->rxmap[b->op_first + page].addr + doff, s, chunk);
+			memcpy((uint8_t *)pages[page] + doff, s, chunk);
 			s += chunk;
 			doff += chunk;
 			left -= chunk;
@@ -302,6 +333,15 @@ static void do_memcpy(struct nb_queue *q, const struct rxb *b)
 			}
 		}
 	}
+}
+
+static void do_memcpy(struct nb_queue *q, const struct rxb *b)
+{
+	void *pages[RX_MAX_SLOTS];
+
+	for (uint32_t k = 0; k < b->npages; k++)
+		pages[k] = q->rxmap[b->op_first + k].addr;
+	scatter(b->pkt, pages);
 }
 
 /* Flip: the port's own frame, or a spare one with the data copied in. */
@@ -322,6 +362,11 @@ static bool stage_flip(struct nb_queue *q, struct rxb *b, uint32_t *nx)
 		b->kind = RX_FLIP_ZC;
 		b->spare_pfn = p->frag[0].pfn;
 	} else {
+		/* A frame lost in an earlier flip (no exchange frame came
+		 * back, nor a replacement then): try again now. */
+		if (q->nr_spare == 0 &&
+		    nb->cfg.page_ops->alloc(nb->cfg.page_ctx, 1, &q->spare[q->nr_spare]) == 0)
+			q->nr_spare++;
 		if (q->nr_spare == 0)
 			return false;
 		b->spare_pfn = q->spare[--q->nr_spare];
@@ -343,6 +388,54 @@ static bool stage_flip(struct nb_queue *q, struct rxb *b, uint32_t *nx)
 	b->op_n = 1;
 	/* The offset travels in the response. */
 	b->npages = off; /* reused below as the data offset */
+	return true;
+}
+
+/*
+ * The guest's pages could not be mapped for lack of mapping resources in
+ * the backend (maptrack full, pin counts at their limit): that is our
+ * shortage, not the guest's fault, so take the copy path instead. The
+ * packet goes into backend bounce frames (taken once, on the first need,
+ * and kept: exhaustion tends to come back) and is grant-copied into the
+ * posted pages, which needs no mapping. Returns true when every byte
+ * arrived.
+ */
+static bool copy_fallback(struct nb_queue *q, const struct rxb *b)
+{
+	struct pvio_netback *nb = q->nb;
+	const struct netback_pkt *p = b->pkt;
+	struct pvio_gnt_copy_op ops[RX_MAX_SLOTS];
+	void *pages[RX_MAX_SLOTS];
+	uint32_t n = 0;
+
+	if (!q->bounce_pfn_ok) {
+		if (nb->cfg.page_ops->alloc(nb->cfg.page_ctx, RX_BOUNCE_PAGES, &q->bounce_pfn))
+			return false;
+		q->bounce_pfn_ok = true;
+	}
+	for (uint32_t k = 0; k < b->npages; k++) {
+		uint32_t len = p->len - k * PVIO_PAGE_SIZE;
+		struct pvio_gnt_copy_op *op = &ops[n++];
+
+		pages[k] = pvio_mach_pfn_ptr(nb->cfg.machine, nb->cfg.be, q->bounce_pfn + k);
+		if (!pages[k])
+			return false;
+		if (len > PVIO_PAGE_SIZE)
+			len = PVIO_PAGE_SIZE;
+		op->source.u.pfn = q->bounce_pfn + k;
+		op->source.domid = PVIO_DOMID_SELF;
+		op->source.offset = 0;
+		op->dest.u.ref = q->rxreq[data_req(b, k)].gref;
+		op->dest.domid = nb->cfg.fe;
+		op->dest.offset = 0;
+		op->len = (uint16_t)len;
+		op->flags = PVIO_GNTCOPY_dest_gref;
+	}
+	scatter(p, pages);
+	(void)pvio_gnt_copy(nb->cfg.gnt, ops, n);
+	for (uint32_t k = 0; k < n; k++)
+		if (ops[k].status != PVIO_GNTST_okay)
+			return false;
 	return true;
 }
 
@@ -432,6 +525,8 @@ int nb_rx_round(struct nb_queue *q, uint32_t *blocked)
 	uint64_t drain = (uint64_t)nb->drain_ms * 1000000ull;
 	uint32_t nb_ = 0, nops = 0, nmaps = 0, nx = 0, nreq = 0;
 	uint32_t popped = 0, pop_from;
+	uint32_t by_kind[RX_FLIP_ZC + 1] = { 0 };  /* delivered, counted once */
+	uint64_t bytes = 0;
 	int work;
 
 	*blocked = 0;
@@ -506,12 +601,28 @@ int nb_rx_round(struct nb_queue *q, uint32_t *blocked)
 			for (uint32_t k = 0; k < b->op_n; k++)
 				ok &= q->rxcopy[b->op_first + k].status == PVIO_GNTST_okay;
 			break;
-		case RX_MAP:
-			for (uint32_t k = 0; k < b->op_n; k++)
-				ok &= q->rxmap[b->op_first + k].status == PVIO_GNTST_okay;
-			if (ok)
+		case RX_MAP: {
+			bool starved = false;
+
+			for (uint32_t k = 0; k < b->op_n; k++) {
+				int16_t st = q->rxmap[b->op_first + k].status;
+
+				ok &= st == PVIO_GNTST_okay;
+				starved |= st == PVIO_GNTST_no_space;
+			}
+			if (ok) {
 				do_memcpy(q, b);
+			} else if (starved) {
+				ok = copy_fallback(q, b);
+				if (ok) {
+					nb_count(&q->cnt, C_RX_COPY_FALLBACK, 1);
+					nb_log(nb, "netback %u/%u queue %u: backend grant mappings "
+					       "exhausted; rx packets go by grant copy",
+					       nb->cfg.fe, nb->devid, q->idx);
+				}
+			}
 			break;
+		}
 		case RX_FLIP:
 		case RX_FLIP_ZC:
 			if (b->op_n == 0)
@@ -539,14 +650,18 @@ int nb_rx_round(struct nb_queue *q, uint32_t *blocked)
 			       "packet dropped", nb->cfg.fe, nb->devid, q->idx);
 			continue;
 		}
-		nb_count(&q->cnt, C_RX_PKTS, 1);
-		nb_count(&q->cnt, C_RX_BYTES, b->pkt->len);
-		if (b->kind == RX_FLIP_ZC) {
-			nb_count(&q->cnt, C_RX_FLIP, 1);
-			nb_count(&q->cnt, C_RX_FLIP_ZC, 1);
-		} else {
-			nb_count(&q->cnt, b->kind == RX_FLIP ? C_RX_FLIP : C_RX_COPY, 1);
-		}
+		bytes += b->pkt->len;
+		by_kind[b->kind]++;
+	}
+	if (nb_) {
+		uint32_t pkts = by_kind[RX_COPY] + by_kind[RX_MAP] + by_kind[RX_FLIP] +
+				by_kind[RX_FLIP_ZC];
+
+		nb_count(&q->cnt, C_RX_PKTS, pkts);
+		nb_count(&q->cnt, C_RX_BYTES, bytes);
+		nb_count(&q->cnt, C_RX_COPY, by_kind[RX_COPY] + by_kind[RX_MAP]);
+		nb_count(&q->cnt, C_RX_FLIP, by_kind[RX_FLIP] + by_kind[RX_FLIP_ZC]);
+		nb_count(&q->cnt, C_RX_FLIP_ZC, by_kind[RX_FLIP_ZC]);
 	}
 	if (nmaps) {
 		uint32_t nu = 0;
@@ -615,6 +730,9 @@ void nb_rx_fini(struct nb_queue *q)
 	for (uint32_t i = 0; i < q->nr_spare; i++)
 		(void)nb->cfg.page_ops->free(nb->cfg.page_ctx, q->spare[i], 1);
 	q->nr_spare = 0;
+	if (q->bounce_pfn_ok)
+		(void)nb->cfg.page_ops->free(nb->cfg.page_ctx, q->bounce_pfn, RX_BOUNCE_PAGES);
+	q->bounce_pfn_ok = false;
 	free(q->spare);
 	free(q->bl);
 	free(q->rxcopy);

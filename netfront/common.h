@@ -238,6 +238,8 @@ struct nf_queue {
 	uint32_t rx_bits;
 	struct nf_rxslot *rxs;
 	struct nf_page *rxp;
+	pvio_grant_ref_t *rxp_ref;      /* rx-copy: each pool page's grant,
+					   kept while connected (rx.c) */
 	uint32_t rxp_cap, rxp_n, rxp_free;
 	struct nf_revoke *rx_rev;
 	uint32_t rx_nr_rev, rx_rev_cap;

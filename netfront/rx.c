@@ -11,8 +11,59 @@
  * Each response sits in the ring slot of the request it answers, so the
  * buffer of the response at position p is the one posted at p; an extra
  * info slot uses up the buffer posted there without data.
+ *
+ * Rx-copy buffers come from a pool of pages that hold nothing but what
+ * the backend copied into them, and each pool page is granted to the
+ * backend once, on its first post, and stays granted until the queue is
+ * taken back (disconnect, close): posting a buffer reuses its page's
+ * grant, taking a response ends nothing. Granting and revoking per packet
+ * cost the grant table's lock three locked instructions a packet and
+ * moved the grant entry's cache line between the two CPUs twice; what
+ * keeping the grant gives the backend is write access to pages that only
+ * ever hold its own data, and Xen's copy semantics are unchanged for it
+ * (it still grant-copies per request). A callback reading a packet in
+ * place could see the backend rewrite it; pvio_netfront_recv_burst()
+ * copies it out first. Rx-flip grants are one-shot by nature: ended per
+ * buffer as before.
  */
 #include "common.h"
+
+/*
+ * Per-packet counts gathered in plain memory while the rx lock is held and
+ * added to the queue's shared counters once per run: an atomic add per
+ * counter per packet was five locked instructions a packet (the counters
+ * are shared with tx and read by stats() from any thread, so each add
+ * must be atomic; there just need not be one per packet).
+ */
+struct rx_tally {
+	uint64_t slots, copies, flips, packets, bytes, gso, dropped, errors,
+		 truncated, revokes;
+};
+
+static void tally_flush(struct nf_queue *q, struct rx_tally *t)
+{
+	if (t->slots)
+		nf_count(&q->rx_slots, t->slots);
+	if (t->copies)
+		nf_count(&q->rx_copies, t->copies);
+	if (t->flips)
+		nf_count(&q->rx_flips, t->flips);
+	if (t->packets) {
+		nf_count(&q->rx_packets, t->packets);
+		nf_count(&q->rx_bytes, t->bytes);
+	}
+	if (t->gso)
+		nf_count(&q->rx_gso, t->gso);
+	if (t->dropped)
+		nf_count(&q->rx_dropped, t->dropped);
+	if (t->errors)
+		nf_count(&q->rx_errors, t->errors);
+	if (t->truncated)
+		nf_count(&q->rx_truncated, t->truncated);
+	if (t->revokes)
+		nf_count(&q->revokes, t->revokes);
+	nf_memset(t, 0, sizeof(*t));
+}
 
 /* ------------------------------------------------------------- pages */
 
@@ -64,12 +115,13 @@ static void rx_defer(struct nf_queue *q, pvio_grant_ref_t ref, uint32_t page, bo
 }
 
 /*
- * End the grant of the buffer posted at shadow index i and take its page
- * back. *frame: a transfer brought a frame (flip). Returns the page, or
- * NF_NONE when the grant could not be ended yet (the backend still maps
- * it, or a transfer is in progress): the page is then not ours to read.
+ * Take back the page of the buffer posted at shadow index i: rx-flip ends
+ * its accept-transfer grant; rx-copy keeps the page's grant (see the top
+ * of this file). *frame: a transfer brought a frame (flip). Returns the
+ * page, or NF_NONE when a transfer grant could not be ended yet (a
+ * transfer in progress): the page is then not ours to read.
  */
-static uint32_t rx_buf_end(struct nf_queue *q, uint32_t i, bool *frame)
+static uint32_t rx_buf_end(struct nf_queue *q, uint32_t i, bool *frame, struct rx_tally *t)
 {
 	struct pvio_netfront *nf = q->nf;
 	struct nf_rxslot *s = &q->rxs[i];
@@ -79,28 +131,21 @@ static uint32_t rx_buf_end(struct nf_queue *q, uint32_t i, bool *frame)
 	s->state = NF_RX_EMPTY;
 	s->page = NF_NONE;
 	*frame = false;
-	if (flip_mode(q)) {
-		err = pvio_gnt_transfer_end(nf->d->gnt, s->gref, &mfn);
-		if (err == -EBUSY) {
-			rx_defer(q, s->gref, page, true);
-			return NF_NONE;
-		}
-		nf_count(&q->revokes, 1);
-		if (err == 0) {
-			/* A new frame sits behind our pfn: look it up again. */
-			*frame = true;
-			q->rxp[page].va = pvio_domain_page(nf->d, q->rxp[page].pfn);
-			if (!q->rxp[page].va)
-				return NF_NONE;
-		}
+	if (!flip_mode(q))
 		return page;
-	}
-	err = pvio_gnt_revoke(nf->d->gnt, s->gref);
+	err = pvio_gnt_transfer_end(nf->d->gnt, s->gref, &mfn);
 	if (err == -EBUSY) {
-		rx_defer(q, s->gref, page, false);
+		rx_defer(q, s->gref, page, true);
 		return NF_NONE;
 	}
-	nf_count(&q->revokes, 1);
+	t->revokes++;
+	if (err == 0) {
+		/* A new frame sits behind our pfn: look it up again. */
+		*frame = true;
+		q->rxp[page].va = pvio_domain_page(nf->d, q->rxp[page].pfn);
+		if (!q->rxp[page].va)
+			return NF_NONE;
+	}
 	return page;
 }
 
@@ -131,7 +176,7 @@ static void rx_revoke_retry(struct nf_queue *q)
 uint32_t nf_rx_post_locked(struct nf_queue *q, uint32_t n)
 {
 	struct pvio_netfront *nf = q->nf;
-	uint32_t posted = 0;
+	uint32_t posted = 0, granted = 0;
 
 	while (posted < n && pvio_ring_front_free_slots(&q->rx) > 0) {
 		uint32_t i = q->rx.req_prod_pvt & (q->rx_nr - 1), page;
@@ -141,13 +186,22 @@ uint32_t nf_rx_post_locked(struct nf_queue *q, uint32_t n)
 
 		if (s->state != NF_RX_EMPTY || rxp_get(q, &page) != 0)
 			break;
-		if (flip_mode(q))
+		if (flip_mode(q)) {
 			err = pvio_gnt_grant_transfer(nf->d->gnt, nf->info.backend_id,
 						      q->rxp[page].pfn, &ref);
-		else
+			granted++;
+		} else if (q->rxp_ref[page] != PVIO_GNT_REF_INVALID) {
+			ref = q->rxp_ref[page];
+			err = 0;
+		} else {
 			err = pvio_gnt_grant(nf->d->gnt, nf->info.backend_id,
 					     q->rxp[page].pfn, false, &ref);
+			if (!err)
+				q->rxp_ref[page] = ref;
+			granted++;
+		}
 		if (err) {
+			granted--;
 			rxp_put(q, page);
 			break;
 		}
@@ -162,7 +216,8 @@ uint32_t nf_rx_post_locked(struct nf_queue *q, uint32_t n)
 		req->gref = ref;
 		posted++;
 	}
-	nf_count(&q->grants, posted);
+	if (granted)
+		nf_count(&q->grants, granted);
 	nf_count(&q->rx_posted, posted);
 	return posted;
 }
@@ -229,6 +284,7 @@ struct rx_sink {
 	pvio_netfront_rx_fn fn;           /* or hand fragments to fn */
 	void *arg;
 	unsigned max, n;
+	struct rx_tally t;
 };
 
 static uint16_t pkt_flags(uint16_t rxf)
@@ -273,7 +329,7 @@ static void deliver(struct nf_queue *q, struct nf_rxpkt *p, struct rx_sink *k)
 		out->flags = flags;
 		if (p->len > out->cap) {
 			out->flags |= PVIO_NETFRONT_F_TRUNCATED;
-			nf_count(&q->rx_truncated, 1);
+			k->t.truncated++;
 		}
 		out->gso_type = p->gso_type;
 		out->gso_size = p->gso_size;
@@ -290,13 +346,16 @@ static void pkt_finish(struct nf_queue *q, struct rx_sink *k)
 	if (p->len == 0)
 		p->drop = true;
 	if (p->drop) {
-		nf_count(p->dropped_by_backend ? &q->rx_dropped : &q->rx_errors, 1);
+		if (p->dropped_by_backend)
+			k->t.dropped++;
+		else
+			k->t.errors++;
 	} else {
 		deliver(q, p, k);
-		nf_count(&q->rx_packets, 1);
-		nf_count(&q->rx_bytes, p->len);
+		k->t.packets++;
+		k->t.bytes += p->len;
 		if (p->gso_type != PVIO_NETFRONT_GSO_NONE)
-			nf_count(&q->rx_gso, 1);
+			k->t.gso++;
 	}
 	for (uint32_t i = 0; i < p->nr_frags; i++)
 		rxp_put(q, p->frag[i].page);
@@ -334,15 +393,15 @@ static void take_extra(struct nf_queue *q, const struct pvio_netif_rx_response *
 
 /* A data response at ring position pos. Returns 0 or -EPROTO. */
 static int take_data(struct nf_queue *q, uint32_t pos,
-		     const struct pvio_netif_rx_response *rsp)
+		     const struct pvio_netif_rx_response *rsp, struct rx_tally *t)
 {
 	struct nf_rxpkt *p = &q->pkt;
 	bool frame;
 
 	if (nf_rx_check_id(q, pos, rsp))
 		return -EPROTO;
-	uint32_t page = rx_buf_end(q, pos & (q->rx_nr - 1), &frame);
-	nf_count(&q->rx_slots, 1);
+	uint32_t page = rx_buf_end(q, pos & (q->rx_nr - 1), &frame, t);
+	t->slots++;
 	if (!p->active) {
 		p->active = true;
 		p->flags = rsp->flags;
@@ -370,7 +429,10 @@ static int take_data(struct nf_queue *q, uint32_t pos,
 		rxp_put(q, page);
 		return 0;
 	}
-	nf_count(frame ? &q->rx_flips : &q->rx_copies, 1);
+	if (frame)
+		t->flips++;
+	else
+		t->copies++;
 	p->frag[p->nr_frags++] = (struct nf_rxfrag){
 		.page = page, .off = rsp->offset, .len = (uint16_t)rsp->status };
 	p->len += (uint32_t)rsp->status;
@@ -398,9 +460,9 @@ static int rx_run_locked(struct nf_queue *q, struct rx_sink *k)
 			bool frame;
 			if (q->rxs[pos & (q->rx_nr - 1)].state != NF_RX_POSTED)
 				return -EPROTO;
-			rxp_put(q, rx_buf_end(q, pos & (q->rx_nr - 1), &frame));
+			rxp_put(q, rx_buf_end(q, pos & (q->rx_nr - 1), &frame, &k->t));
 			take_extra(q, &rsp);
-		} else if (take_data(q, pos, &rsp)) {
+		} else if (take_data(q, pos, &rsp, &k->t)) {
 			return -EPROTO;
 		}
 		if (!p->want_extra && !p->more)
@@ -424,6 +486,7 @@ static int rx_run(struct nf_queue *q, struct rx_sink *k)
 	/* A callback runs under the rx lock (its fragments live in pages
 	 * the lock protects): it must not re-enter this queue's rx. */
 	err = rx_run_locked(q, k);
+	tally_flush(q, &k->t);
 	bool kick = !err && refill_locked(q, 0);
 	nf_unlock(&q->rx_lock);
 	if (err) {
@@ -539,27 +602,66 @@ int nf_rxq_alloc(struct nf_queue *q)
 		q->rx_threshold = q->rx_target * 3 / 4 ? q->rx_target * 3 / 4 : 1;
 	q->rxp_cap = q->rx_nr + NF_MAX_RX_FRAGS + 8;
 	q->rxp = nf_alloc(d, (size_t)q->rxp_cap * sizeof(struct nf_page));
-	if (!q->rxp)
+	q->rxp_ref = nf_alloc(d, (size_t)q->rxp_cap * sizeof(*q->rxp_ref));
+	if (!q->rxp || !q->rxp_ref)
 		return -ENOMEM;
+	for (uint32_t i = 0; i < q->rxp_cap; i++)
+		q->rxp_ref[i] = PVIO_GNT_REF_INVALID;
 	q->rx_rev_cap = q->rxp_cap;
 	q->rx_rev = nf_alloc(d, (size_t)q->rx_rev_cap * sizeof(struct nf_revoke));
 	return q->rx_rev ? 0 : -ENOMEM;
+}
+
+/*
+ * End the grants rx-copy pool pages keep. Every such page is on the free
+ * list by now; one the backend still maps leaves it, its grant deferred,
+ * so it is neither posted again nor freed before the revoke goes through
+ * (rx_revoke_retry() puts it back; nf_rxq_free() leaks it on purpose).
+ * rx locked.
+ */
+static void rx_end_page_grants(struct nf_queue *q)
+{
+	struct pvio_netfront *nf = q->nf;
+	uint32_t *link = &q->rxp_free, revoked = 0;
+
+	while (*link != NF_NONE) {
+		uint32_t page = *link;
+		pvio_grant_ref_t ref = q->rxp_ref[page];
+
+		if (ref == PVIO_GNT_REF_INVALID) {
+			link = &q->rxp[page].next;
+			continue;
+		}
+		q->rxp_ref[page] = PVIO_GNT_REF_INVALID;
+		if (pvio_gnt_revoke(nf->d->gnt, ref) != -EBUSY) {
+			revoked++;
+			link = &q->rxp[page].next;
+			continue;
+		}
+		*link = q->rxp[page].next;
+		rx_defer(q, ref, page, false);
+	}
+	if (revoked)
+		nf_count(&q->revokes, revoked);
 }
 
 /* End every posted buffer's grant and drop a packet half reassembled.
  * rx locked. */
 static void rx_take_back_locked(struct nf_queue *q)
 {
+	struct rx_tally t = { 0 };
 	bool frame;
 
 	for (uint32_t i = 0; i < q->rx_nr; i++)
 		if (q->rxs[i].state == NF_RX_POSTED)
-			rxp_put(q, rx_buf_end(q, i, &frame));
+			rxp_put(q, rx_buf_end(q, i, &frame, &t));
+	tally_flush(q, &t);
 	if (q->pkt.active) {
 		for (uint32_t i = 0; i < q->pkt.nr_frags; i++)
 			rxp_put(q, q->pkt.frag[i].page);
 		nf_memset(&q->pkt, 0, sizeof(q->pkt));
 	}
+	rx_end_page_grants(q);
 }
 
 void nf_rx_stop(struct nf_queue *q)
@@ -619,9 +721,11 @@ void nf_rxq_free(struct nf_queue *q)
 				pvio_domain_page_free(d, q->rxp[i].pfn, 1);
 	}
 	nf_free(d, q->rxp);
+	nf_free(d, q->rxp_ref);
 	nf_free(d, q->rxs);
 	nf_free(d, q->rx_rev);
 	q->rxp = NULL;
+	q->rxp_ref = NULL;
 	q->rxs = NULL;
 	q->rx_rev = NULL;
 	if (q->rx_sring && q->rx_ring_ref == PVIO_GNT_REF_INVALID)

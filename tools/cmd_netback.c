@@ -126,7 +126,8 @@ static void stats_add(struct pvio_netback_stats *a, const struct pvio_netback_st
 	ADD(tx_err_offset); ADD(tx_err_slots); ADD(tx_err_extra); ADD(tx_err_gso);
 	ADD(tx_err_grant); ADD(tx_err_csum); ADD(tx_drop_port); ADD(tx_drop_spoof);
 	ADD(tx_mcast_ops); ADD(tx_fatal); ADD(rx_packets); ADD(rx_bytes); ADD(rx_copied);
-	ADD(rx_flipped); ADD(rx_flip_zerocopy); ADD(rx_drop_full); ADD(rx_drop_stall);
+	ADD(rx_flipped); ADD(rx_flip_zerocopy); ADD(rx_copy_fallback); ADD(rx_drop_full);
+	ADD(rx_drop_stall);
 	ADD(rx_drop_toobig); ADD(rx_drop_gso); ADD(rx_drop_mcast); ADD(rx_err_grant);
 	ADD(rx_csum_sw); ADD(kicks); ADD(wakeups); ADD(events); ADD(err_protocol);
 	ADD(connects);

@@ -163,6 +163,9 @@ int netfront_side_run(const struct netfront_side_opts *o)
 	fc.rx_mode = o->wl.rx_mode;
 	fc.timeout_ms = o->wait_s * 1000;
 	fc.reconnect = o->reconnect_s > 0;
+	/* The TAP bridge hands partial IPv6 checksums to the Linux stack
+	 * both ways, so it takes them: that is what lets TCPv6 GSO through. */
+	fc.ipv6_csum_offload = o->tap != NULL;
 	rc = pvio_netfront_open_devid(d, o->devid, &fc, &nf);
 	if (rc && !pvio_domain_hostd_alive(d)) {
 		side_fail(o, NET_MSG_ERROR, "hostd at %s went away", o->run_dir);

@@ -195,6 +195,9 @@ struct pvio_netback_stats {
 	uint64_t rx_copied;        /* delivered by grant copy */
 	uint64_t rx_flipped;       /* delivered by page flip */
 	uint64_t rx_flip_zerocopy; /* ... of the port's own frame (no copy) */
+	uint64_t rx_copy_fallback; /* ... by copy through bounce frames: the
+				      guest's pages could not be mapped for
+				      lack of backend grant mappings */
 	uint64_t rx_drop_full;     /* queue over its packet/byte cap */
 	uint64_t rx_drop_stall;    /* guest posted no buffers in time */
 	uint64_t rx_drop_toobig;   /* does not fit what the guest can take */

@@ -25,6 +25,13 @@
  * ended (tx pages, rx buffers, rings), retrying ones the backend still has
  * mapped.
  *
+ * Rx-copy buffers are pages of a per-queue pool that only ever hold what
+ * the backend copied in; each is granted on its first post and keeps that
+ * grant until disconnect or close (not ended per packet, as Linux's
+ * netfront does): the backend keeps write access to them meanwhile, so a
+ * pvio_netfront_recv_cb() callback that must not see bytes change under
+ * it copies them first (pvio_netfront_recv_burst() does).
+ *
  * Keys the frontend writes (its own dir; with more than one queue the
  * ring and port keys move to queue-<N>/):
  *   tx-ring-ref, rx-ring-ref   uint32: grant refs of the one-page rings.

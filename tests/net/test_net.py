@@ -7,7 +7,8 @@ domain) and checks behaviour only, never speed. Each workload runs 1 s.
 The netns_* tests build their own network namespaces (guest, peer, dom0),
 run pvio netfront --tap eth0 in guest and pvio netback --port tap in
 dom0 with a vif script (vif-bridge, vif-route, vif-nat), ping and
-iperf3 TCP and UDP (2 s each) through netfront -> ring -> netback -> TAP
+iperf3 TCP and UDP (2 s each; in bridge mode also TCP over IPv6 both ways)
+through netfront -> ring -> netback -> TAP
 in every mode, and always remove what they made. Needs root.
 Exit 0 pass, 1 fail (one line per failed check on stdout).
 """
@@ -453,6 +454,25 @@ def netns_test(mode):
             print(f"{mode}: iperf3 UDP guest -> peer: {udp[0] / 1e6:.1f} Mbit/s, "
                   f"{udp[1]:.2f}% lost")
             check(f"{mode}: iperf3 UDP moved data", udp[0] > 0, udp[2])
+            if mode == "bridge":
+                # IPv6 TCP both ways: TCPv6 GSO crosses netfront's TAP,
+                # the ring and the vif's TAP as virtio-net headers
+                sh("ip -n guest addr add fd77::2/64 dev eth0 nodad")
+                sh("ip -n peer addr add fd77::1/64 dev eth0 nodad")
+                r = sh("ip netns exec guest ping -6 -c 3 -i 0.2 -W 2 fd77::1",
+                       ok=False)
+                check("bridge: ping -6 guest -> peer", r.returncode == 0,
+                      r.stdout + r.stderr)
+                t6 = iperf("fd77::1", "fd77::2", ["-6"])
+                print(f"bridge: iperf3 TCP/IPv6 guest -> peer: "
+                      f"{t6[0] / 1e9:.3f} Gbit/s")
+                check("bridge: iperf3 TCP/IPv6 guest -> peer moved data",
+                      t6[0] > 0, t6[2])
+                r6 = iperf("fd77::1", "fd77::2", ["-6", "-R"])
+                print(f"bridge: iperf3 TCP/IPv6 peer -> guest: "
+                      f"{r6[0] / 1e9:.3f} Gbit/s")
+                check("bridge: iperf3 TCP/IPv6 peer -> guest moved data",
+                      r6[0] > 0, r6[2])
         else:
             check("iperf3 is installed (apt-get install iperf3)", False)
         # stop: the guest first (it closes the vif), then the backend

@@ -102,6 +102,8 @@ struct fe_opts {
 	bool flip;
 	bool no_sg;
 	bool gso4;
+	bool gso6;        /* feature-gso-tcpv6 */
+	bool csum6;       /* feature-ipv6-csum-offload */
 	bool mcast;
 };
 
@@ -220,6 +222,10 @@ static int fe_connect(struct fe *f, struct pvio_domain *d, uint32_t devid,
 	fe_write(f, "feature-sg", o->no_sg ? 0 : 1);
 	if (o->gso4)
 		fe_write(f, "feature-gso-tcpv4", 1);
+	if (o->gso6)
+		fe_write(f, "feature-gso-tcpv6", 1);
+	if (o->csum6)
+		fe_write(f, "feature-ipv6-csum-offload", 1);
 	if (o->mcast)
 		fe_write(f, "request-multicast-control", 1);
 	assert_int_equal(pvio_domain_page_alloc(d, NDATA, &f->data_pfn), 0);
@@ -264,7 +270,8 @@ static void fe_put_raw(struct fe *f, uint32_t qi, const struct pvio_netif_tx_req
 }
 
 /* Build a packet's slots: data copied into data pages, chunk bytes per
- * slot; an optional GSO extra. Returns the slot count (with extras). */
+ * slot; an optional GSO extra (TCPv6 for an IPv6 frame, else TCPv4).
+ * Returns the slot count (with extras). */
 static uint32_t fe_tx(struct fe *f, uint32_t qi, const uint8_t *data, uint32_t len,
 		      uint32_t chunk, uint16_t flags, uint16_t gso_size)
 {
@@ -291,7 +298,9 @@ static uint32_t fe_tx(struct fe *f, uint32_t qi, const uint8_t *data, uint32_t l
 				memset(&e, 0, sizeof(e));
 				e.type = PVIO_NETIF_EXTRA_TYPE_GSO;
 				e.u.gso.size = gso_size;
-				e.u.gso.type = PVIO_NETIF_GSO_TYPE_TCPV4;
+				e.u.gso.type = data[12] == 0x86 && data[13] == 0xdd ?
+					       PVIO_NETIF_GSO_TYPE_TCPV6 :
+					       PVIO_NETIF_GSO_TYPE_TCPV4;
 				memset(&r[n], 0, sizeof(r[n]));
 				memcpy(&r[n], &e, sizeof(e));
 			}

@@ -6,7 +6,8 @@
  * socket sends reaches the guest. The vif-bridge hotplug script plugs the
  * vif into a bridge there. Checksum and GSO offloads cross the TAP as
  * virtio-net headers both ways (a packet socket with PACKET_VNET_HDR sees
- * and makes them); a multi-queue vif gets a multi-queue TAP whose queues
+ * and makes them), TCPv4 and TCPv6; a guest without feature-gso-tcpv6
+ * gets a TCPv6 GSO frame as segments; a multi-queue vif gets a multi-queue TAP whose queues
  * all carry frames. Needs root (namespaces, TAP): fails otherwise.
  */
 #include <arpa/inet.h>
@@ -219,12 +220,14 @@ static void tap_frames_cross_between_guest_and_namespace(void **state)
 	tvif_free(v);
 }
 
-/* Receive the next frame on s whose bytes 12..13 are 08 00 (IPv4) into
- * buf after its virtio-net header; returns its length (0: none in 5 s). */
-static size_t recv_vnet_ipv4(int s, struct virtio_net_hdr *h, uint8_t *buf, size_t size)
+/* Receive the next frame on s of ethertype type (0x0800 IPv4, 0x86dd
+ * IPv6) into buf after its virtio-net header; returns its length (0: none
+ * in 5 s). */
+static size_t recv_vnet(int s, uint16_t type, struct virtio_net_hdr *h, uint8_t *buf,
+			size_t size)
 {
 	uint64_t end = pvio_now_ns() + 5000000000ull;
-	uint8_t got[sizeof(*h) + 65536];
+	static uint8_t got[sizeof(*h) + 65536];
 
 	while (pvio_now_ns() < end) {
 		struct pollfd p = { .fd = s, .events = POLLIN };
@@ -233,8 +236,8 @@ static size_t recv_vnet_ipv4(int s, struct virtio_net_hdr *h, uint8_t *buf, size
 		if (poll(&p, 1, 100) <= 0)
 			continue;
 		n = recv(s, got, sizeof(got), 0);
-		if (n < (ssize_t)(sizeof(*h) + 14) || got[sizeof(*h) + 12] != 0x08 ||
-		    got[sizeof(*h) + 13] != 0x00)
+		if (n < (ssize_t)(sizeof(*h) + 14) || got[sizeof(*h) + 12] != type >> 8 ||
+		    got[sizeof(*h) + 13] != (type & 0xff))
 			continue;
 		memcpy(h, got, sizeof(*h));
 		n -= (ssize_t)sizeof(*h);
@@ -243,6 +246,11 @@ static size_t recv_vnet_ipv4(int s, struct virtio_net_hdr *h, uint8_t *buf, size
 		return (size_t)n;
 	}
 	return 0;
+}
+
+static size_t recv_vnet_ipv4(int s, struct virtio_net_hdr *h, uint8_t *buf, size_t size)
+{
+	return recv_vnet(s, 0x0800, h, buf, size);
 }
 
 static void send_vnet(int s, int ifindex, const uint8_t *mac, const struct virtio_net_hdr *h,
@@ -365,6 +373,176 @@ static void tap_offloads_pass_through_as_virtio_net_headers(void **state)
 		assert_int_equal(in.gso_size, 1200);
 		break;
 	}
+	close(s);
+	fe_close(&f);
+	pvio_domain_disconnect(d);
+	tvif_free(v);
+}
+
+/* An IPv6/TCP frame of n bytes (headers 74: no extension headers),
+ * fd00::2 port 12345 -> fd00::1 port 80 (dst is the guest's side when
+ * to_guest), sequence number seq; the TCP checksum field holds the
+ * pseudo-header sum, as a checksum-partial packet carries it. */
+static void real_tcp6_frame(uint8_t *p, size_t n, const uint8_t *dst, const uint8_t *src,
+			    uint32_t seq)
+{
+	static const uint8_t a1[16] = { 0xfd, [15] = 1 }, a2[16] = { 0xfd, [15] = 2 };
+	uint32_t sum = 6 + (uint32_t)(n - 54);
+
+	fill(p, n, 11);
+	memcpy(p, dst, 6);
+	memcpy(p + 6, src, 6);
+	p[12] = 0x86;
+	p[13] = 0xdd;
+	p[14] = 0x60;                         /* version 6, no class/flow */
+	p[15] = p[16] = p[17] = 0;
+	p[18] = (uint8_t)((n - 54) >> 8);     /* payload length */
+	p[19] = (uint8_t)(n - 54);
+	p[20] = 6;                            /* next header: TCP */
+	p[21] = 64;                           /* hop limit */
+	memcpy(p + 22, a2, 16);
+	memcpy(p + 38, a1, 16);
+	p[54] = 0x30; p[55] = 0x39;           /* ports 12345 -> 80 */
+	p[56] = 0; p[57] = 80;
+	p[58] = (uint8_t)(seq >> 24); p[59] = (uint8_t)(seq >> 16);
+	p[60] = (uint8_t)(seq >> 8); p[61] = (uint8_t)seq;
+	p[66] = 0x50;                         /* doff 5 */
+	p[67] = 0x18;                         /* PSH ACK */
+	p[68] = 0xff; p[69] = 0xff;           /* window */
+	p[72] = p[73] = 0;                    /* urgent */
+	for (int i = 22; i < 54; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	p[70] = (uint8_t)(sum >> 8);
+	p[71] = (uint8_t)sum;
+}
+
+/* Send a TCPv6 GSO frame (partial checksum, MSS mss) out of the TAP's
+ * namespace side, as a virtio-net frame. */
+static void send_tcp6_gso(int s, int ifindex, const uint8_t *mac, const uint8_t *pkt,
+			  size_t len, uint16_t mss)
+{
+	struct virtio_net_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h.csum_start = 54;
+	h.csum_offset = 16;
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+	h.gso_size = mss;
+	h.hdr_len = 74;
+	send_vnet(s, ifindex, mac, &h, pkt, len);
+}
+
+/* The next IPv6 packet the guest receives (the stack's chatter skipped). */
+static struct rxinfo fe_rx_ipv6(struct fe *f, uint8_t *buf, size_t size)
+{
+	for (;;) {
+		struct rxinfo in = fe_rx_pkt(f, 0, buf, size);
+
+		if (in.len >= 14 && buf[12] == 0x86 && buf[13] == 0xdd)
+			return in;
+	}
+}
+
+static void tap_tcpv6_gso_crosses_both_ways_as_virtio_net_headers(void **state)
+{
+	struct pvio_domain *d = domain_new("tapgso6");
+	struct tvif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:06,devid=6", false);
+	struct fe f;
+	struct fe_opts o = { .gso4 = true, .gso6 = true, .csum6 = true };
+	static uint8_t pkt[3000], got[65536];
+	struct pvio_netif_tx_response rsp[4];
+	struct virtio_net_hdr h;
+	struct rxinfo in;
+	char ifname[16];
+	int ifindex, s, on = 1;
+
+	(void)state;
+	snprintf(ifname, sizeof(ifname), "vif%u.6", d->domid);
+	assert_int_equal(fe_connect(&f, d, 6, &o), 0);
+	assert_int_equal(be_read(&f, "feature-gso-tcpv6"), 1);
+	s = ns_raw_socket(ifname, &ifindex);
+	assert_int_equal(setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(on)), 0);
+
+	/* guest -> namespace: a 3000-byte TCPv6 GSO packet in 3 slots plus
+	 * its GSO extra leaves the TAP whole, as a TCPV6 virtio-net frame */
+	real_tcp6_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 1000);
+	assert_int_equal(fe_tx(&f, 0, pkt, sizeof(pkt), 1000,
+			       PVIO_NETTXF_csum_blank | PVIO_NETTXF_data_validated, 1400), 4);
+	fe_tx_rsps(&f, 0, 4, rsp);
+	assert_int_equal(rsp[0].status, PVIO_NETIF_RSP_OKAY);
+	assert_int_equal(recv_vnet(s, 0x86dd, &h, got, sizeof(got)), sizeof(pkt));
+	assert_memory_equal(got, pkt, sizeof(pkt));
+	assert_int_equal(h.gso_type & ~VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_TCPV6);
+	assert_int_equal(h.gso_size, 1400);
+	assert_true(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	assert_int_equal(h.csum_start, 54);
+	assert_int_equal(h.csum_offset, 16);
+	assert_int_equal(stats_tap(v).tx_err_gso, 0);
+
+	/* namespace -> guest: a TCPV6 virtio-net frame reaches the guest
+	 * whole, with a TCPv6 GSO extra and a blank checksum */
+	fe_post_rx(&f, 0, 32);
+	real_tcp6_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 5000);
+	send_tcp6_gso(s, ifindex, v->spec.mac, pkt, sizeof(pkt), 1200);
+	in = fe_rx_ipv6(&f, got, sizeof(got));
+	assert_int_equal(in.len, sizeof(pkt));
+	assert_memory_equal(got, pkt, sizeof(pkt));
+	assert_int_equal(in.gso_type, PVIO_NETIF_GSO_TYPE_TCPV6);
+	assert_int_equal(in.gso_size, 1200);
+	assert_true(in.flags & PVIO_NETRXF_csum_blank);
+	assert_int_equal(stats_tap(v).rx_drop_gso, 0);
+	close(s);
+	fe_close(&f);
+	pvio_domain_disconnect(d);
+	tvif_free(v);
+}
+
+/*
+ * A guest that takes TCPv4 GSO but not TCPv6: the TAP is not given
+ * TUN_F_TSO6, so the kernel segments a TCPv6 GSO frame before netback
+ * reads it; the guest receives MSS-sized segments carrying the payload
+ * in order, nothing is dropped.
+ */
+static void tap_tcpv6_gso_is_segmented_for_a_guest_without_gso_tcpv6(void **state)
+{
+	struct pvio_domain *d = domain_new("tapseg6");
+	struct tvif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:07,devid=7", false);
+	struct fe f;
+	struct fe_opts o = { .gso4 = true, .csum6 = true };
+	static uint8_t pkt[3000], got[65536];
+	const uint32_t mss = 1200, payload = sizeof(pkt) - 74;
+	char ifname[16];
+	int ifindex, s, on = 1;
+	uint32_t at = 0, segs = 0;
+
+	(void)state;
+	snprintf(ifname, sizeof(ifname), "vif%u.7", d->domid);
+	assert_int_equal(fe_connect(&f, d, 7, &o), 0);
+	s = ns_raw_socket(ifname, &ifindex);
+	assert_int_equal(setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(on)), 0);
+	fe_post_rx(&f, 0, 32);
+	real_tcp6_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 7000);
+	send_tcp6_gso(s, ifindex, v->spec.mac, pkt, sizeof(pkt), (uint16_t)mss);
+	while (at < payload) {
+		struct rxinfo in = fe_rx_ipv6(&f, got, sizeof(got));
+		uint32_t seg = in.len - 74;
+		uint32_t seq = (uint32_t)got[58] << 24 | (uint32_t)got[59] << 16 |
+			       (uint32_t)got[60] << 8 | got[61];
+
+		assert_true(in.len > 74);
+		assert_int_equal(in.gso_type, 0);
+		assert_int_equal(seg, payload - at < mss ? payload - at : mss);
+		assert_int_equal((uint32_t)got[18] << 8 | got[19], 20 + seg);
+		assert_int_equal(seq, 7000 + at);
+		assert_memory_equal(got + 74, pkt + 74 + at, seg);
+		at += seg;
+		segs++;
+	}
+	assert_int_equal(segs, 3);
+	assert_int_equal(stats_tap(v).rx_drop_gso, 0);
 	close(s);
 	fe_close(&f);
 	pvio_domain_disconnect(d);
@@ -512,6 +690,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(tap_frames_cross_between_guest_and_namespace),
 		cmocka_unit_test(tap_offloads_pass_through_as_virtio_net_headers),
+		cmocka_unit_test(tap_tcpv6_gso_crosses_both_ways_as_virtio_net_headers),
+		cmocka_unit_test(tap_tcpv6_gso_is_segmented_for_a_guest_without_gso_tcpv6),
 		cmocka_unit_test(multi_queue_vif_gets_a_multi_queue_tap),
 		cmocka_unit_test(vif_bridge_script_plugs_the_vif_into_the_bridge),
 		cmocka_unit_test(missing_namespace_fails_with_one_clear_error),
