@@ -82,31 +82,48 @@ int nf_tx_check(const struct nf_queue *q, const struct pvio_netif_tx_response *r
 
 /* -------------------------------------------------------- pages, grants */
 
-static int txp_get(struct nf_queue *q, uint32_t *out)
-{
-	struct pvio_domain *d = q->nf->d;
-	uint32_t pfn;
+/*
+ * Copy pages. Each is granted (read-only) to the backend at its first use
+ * and stays granted until the ring is renewed or closed: no grant and no
+ * revoke per packet, and the grant entry, which then only the backend
+ * writes (its pin bits), stays in the backend's cache instead of moving
+ * between the two CPUs twice a packet. Frames share pages: a slot takes
+ * the next 64-byte aligned chunk of the page being filled (txp_cur), so
+ * the backend pins one page for a burst of small frames. The backend can
+ * read nothing through these grants but bytes this guest sent it.
+ */
+#define NF_TX_ALIGN 64u
 
-	if (q->txp_free != NF_NONE) {
-		*out = q->txp_free;
-		q->txp_free = q->txp[*out].next;
-		q->txp_nr_free--;
-		return 0;
+/* Counter increments of one send or reap, added once at its end (an
+ * atomic add per packet and counter costs more than the rest of it). */
+struct nf_tally {
+	uint64_t grants, slots, gso, zc, copied, copied_bytes;
+	uint64_t packets, bytes, dropped, errors;
+};
+
+static void tally_flush(struct nf_queue *q, const struct nf_tally *t)
+{
+	if (t->grants)
+		nf_count(&q->grants, t->grants);
+	if (t->slots) {
+		nf_count(&q->tx_slots, t->slots);
+		if (t->gso)
+			nf_count(&q->tx_gso, t->gso);
+		if (t->zc)
+			nf_count(&q->tx_zero_copy, t->zc);
+		if (t->copied) {
+			nf_count(&q->tx_copied, t->copied);
+			nf_count(&q->tx_copied_bytes, t->copied_bytes);
+		}
 	}
-	if (q->txp_n >= q->txp_cap)
-		return -EAGAIN;
-	int err = pvio_domain_page_alloc(d, 1, &pfn);
-	if (err)
-		return err;
-	struct nf_page *p = &q->txp[q->txp_n];
-	p->va = pvio_domain_page(d, pfn);
-	if (!p->va) {
-		pvio_domain_page_free(d, pfn, 1);
-		return -ENOMEM;
+	if (t->packets) {
+		nf_count(&q->tx_packets, t->packets);
+		nf_count(&q->tx_bytes, t->bytes);
 	}
-	p->pfn = pfn;
-	*out = q->txp_n++;
-	return 0;
+	if (t->dropped)
+		nf_count(&q->tx_dropped, t->dropped);
+	if (t->errors)
+		nf_count(&q->tx_errors, t->errors);
 }
 
 static void txp_put(struct nf_queue *q, uint32_t page)
@@ -116,31 +133,118 @@ static void txp_put(struct nf_queue *q, uint32_t page)
 	q->txp_nr_free++;
 }
 
+/* A free copy page, granted. 0, -EAGAIN (none left) or -errno. */
+static int txp_get(struct nf_queue *q, uint32_t *out, uint64_t *grants)
+{
+	struct pvio_netfront *nf = q->nf;
+	struct pvio_domain *d = nf->d;
+	struct nf_page *p;
+	uint32_t i, pfn;
+	int err;
+
+	if (q->txp_free != NF_NONE) {
+		i = q->txp_free;
+		q->txp_free = q->txp[i].next;
+		q->txp_nr_free--;
+	} else {
+		if (q->txp_n >= q->txp_cap)
+			return -EAGAIN;
+		err = pvio_domain_page_alloc(d, 1, &pfn);
+		if (err)
+			return err;
+		p = &q->txp[q->txp_n];
+		p->va = pvio_domain_page(d, pfn);
+		if (!p->va) {
+			pvio_domain_page_free(d, pfn, 1);
+			return -ENOMEM;
+		}
+		p->pfn = pfn;
+		p->gref = PVIO_GNT_REF_INVALID;
+		p->users = 0;
+		i = q->txp_n++;
+	}
+	p = &q->txp[i];
+	if (p->gref == PVIO_GNT_REF_INVALID) {
+		err = pvio_gnt_grant(d->gnt, nf->info.backend_id, p->pfn, true, &p->gref);
+		if (err) {
+			p->gref = PVIO_GNT_REF_INVALID;
+			txp_put(q, i);
+			return err;
+		}
+		(*grants)++;
+	}
+	*out = i;
+	return 0;
+}
+
 static uint32_t txp_available(const struct nf_queue *q)
 {
 	return q->txp_nr_free + (q->txp_cap - q->txp_n);
 }
 
-/* End a slot's grant; its copy page goes back unless still mapped. */
-static void tx_grant_end(struct nf_queue *q, pvio_grant_ref_t ref, uint32_t page)
+/* Does a chunk of len bytes fit the page being filled? */
+static bool txp_fits(const struct nf_queue *q, uint32_t len)
 {
-	if (ref != PVIO_GNT_REF_INVALID) {
-		int err = pvio_gnt_revoke(q->nf->d->gnt, ref);
-		if (err == -EBUSY) {
-			nf_count(&q->revokes_deferred, 1);
-			if (q->tx_nr_rev < q->tx_rev_cap) {
-				q->tx_rev[q->tx_nr_rev++] = (struct nf_revoke){
-					.gref = ref, .page = page };
-			}
-			/* else: the page is never reused (still mapped) */
-			return;
-		}
-		nf_count(&q->revokes, 1);
+	return q->txp_cur != NF_NONE && q->txp_off + len <= PVIO_PAGE_SIZE;
+}
+
+/* A chunk of len (<= a page) bytes in a granted copy page: *page, *off.
+ * Returns 0, -EAGAIN (no page now) or a grant error. */
+static int txp_chunk(struct nf_queue *q, uint32_t len, uint32_t *page, uint32_t *off,
+		     uint64_t *grants)
+{
+	if (!txp_fits(q, len)) {
+		uint32_t fresh, old = q->txp_cur;
+		int err = txp_get(q, &fresh, grants);
+
+		if (err)
+			return err;
+		/* The page left behind goes back with its last slot. */
+		if (old != NF_NONE && q->txp[old].users == 0)
+			txp_put(q, old);
+		q->txp_cur = fresh;
+		q->txp_off = 0;
 	}
-	if (page != NF_NONE)
+	*page = q->txp_cur;
+	*off = q->txp_off;
+	q->txp_off += (len + NF_TX_ALIGN - 1) & ~(NF_TX_ALIGN - 1);
+	q->txp[*page].users++;
+	return 0;
+}
+
+/* A slot let go of its chunk. */
+static void txp_release(struct nf_queue *q, uint32_t page)
+{
+	if (--q->txp[page].users)
+		return;
+	if (page == q->txp_cur)
+		q->txp_off = 0; /* empty: fill it again from its start */
+	else
 		txp_put(q, page);
 }
 
+/* A slot is done: a copy slot lets go of its chunk (the page stays
+ * granted); a zero-copy slot ends its grant. */
+static void tx_slot_end(struct nf_queue *q, pvio_grant_ref_t ref, uint32_t page)
+{
+	if (page != NF_NONE) {
+		txp_release(q, page);
+		return;
+	}
+	if (ref == PVIO_GNT_REF_INVALID)
+		return;
+	if (pvio_gnt_revoke(q->nf->d->gnt, ref) == -EBUSY) {
+		nf_count(&q->revokes_deferred, 1);
+		if (q->tx_nr_rev < q->tx_rev_cap)
+			q->tx_rev[q->tx_nr_rev++] = (struct nf_revoke){
+				.gref = ref, .page = NF_NONE };
+		return;
+	}
+	nf_count(&q->revokes, 1);
+}
+
+/* Retry deferred revokes: zero-copy slots' grants (page NF_NONE) and
+ * copy pages' grants (the page is free again once its grant ended). */
 static void tx_revoke_retry(struct nf_queue *q)
 {
 	uint32_t kept = 0;
@@ -152,10 +256,60 @@ static void tx_revoke_retry(struct nf_queue *q)
 			continue;
 		}
 		nf_count(&q->revokes, 1);
-		if (r.page != NF_NONE)
+		if (r.page != NF_NONE) {
+			q->txp[r.page].users = 0;
 			txp_put(q, r.page);
+		}
 	}
 	q->tx_nr_rev = kept;
+}
+
+/*
+ * End the grants of the copy pages (ring renewed or closing: nothing is
+ * in flight) and rebuild their free list. A page the backend still maps
+ * waits on tx_rev. Returns the pages still in flight (not expected: their
+ * last slot puts them back granted; the caller tries again). tx locked.
+ */
+static uint32_t txp_end_grants(struct nf_queue *q)
+{
+	uint32_t busy = 0;
+
+	if (q->tx_nr_rev)
+		tx_revoke_retry(q);
+	q->txp_cur = NF_NONE;
+	q->txp_off = 0;
+	q->txp_free = NF_NONE;
+	q->txp_nr_free = 0;
+	for (uint32_t i = q->txp_n; i-- > 0;) {
+		struct nf_page *p = &q->txp[i];
+
+		if (p->users == NF_NONE)
+			continue; /* on tx_rev */
+		if (p->users) {
+			busy++;
+			continue;
+		}
+		if (p->gref != PVIO_GNT_REF_INVALID) {
+			int err = pvio_gnt_revoke(q->nf->d->gnt, p->gref);
+
+			if (err == -EBUSY) {
+				nf_count(&q->revokes_deferred, 1);
+				/* Not reused until its grant ends (never, if
+				 * tx_rev is full). */
+				p->users = NF_NONE;
+				if (q->tx_nr_rev < q->tx_rev_cap)
+					q->tx_rev[q->tx_nr_rev++] = (struct nf_revoke){
+						.gref = p->gref, .page = i };
+				p->gref = PVIO_GNT_REF_INVALID;
+				continue;
+			}
+			if (err == 0)
+				nf_count(&q->revokes, 1);
+			p->gref = PVIO_GNT_REF_INVALID;
+		}
+		txp_put(q, i);
+	}
+	return busy;
 }
 
 /* -------------------------------------------------------- shadow table */
@@ -203,8 +357,9 @@ static int reap_locked(struct nf_queue *q, struct nf_done *done, uint32_t cap,
 		       uint32_t *got)
 {
 	struct pvio_netif_tx_response rsp;
+	struct nf_tally t = { 0 };
 	uint32_t n = 0, idx;
-	int r;
+	int r = 0;
 
 	*got = 0;
 	while (n < cap) {
@@ -212,10 +367,10 @@ static int reap_locked(struct nf_queue *q, struct nf_done *done, uint32_t cap,
 		if (r == 0)
 			break;
 		if (r < 0)
-			return -EPROTO;
+			break;
 		r = nf_tx_check(q, &rsp, &idx);
 		if (r < 0)
-			return -EPROTO;
+			break;
 		if (r == 1) {
 			q->tx_null_expected--;
 			continue;
@@ -224,7 +379,7 @@ static int reap_locked(struct nf_queue *q, struct nf_done *done, uint32_t cap,
 		uint32_t hi = s->head;
 		struct nf_txslot *h = &q->txs[hi];
 		int st = nf_tx_status_to_errno(rsp.status);
-		tx_grant_end(q, s->gref, s->page);
+		tx_slot_end(q, s->gref, s->page);
 		s->gref = PVIO_GNT_REF_INVALID;
 		s->page = NF_NONE;
 		if (st && !h->err)
@@ -237,19 +392,20 @@ static int reap_locked(struct nf_queue *q, struct nf_done *done, uint32_t cap,
 			continue;
 		/* The whole packet is answered. */
 		if (h->err == 0) {
-			nf_count(&q->tx_packets, 1);
-			nf_count(&q->tx_bytes, h->bytes);
+			t.packets++;
+			t.bytes += h->bytes;
 		} else if (h->err == -ENOBUFS) {
-			nf_count(&q->tx_dropped, 1);
+			t.dropped++;
 		} else {
-			nf_count(&q->tx_errors, 1);
+			t.errors++;
 		}
 		done[n++] = (struct nf_done){ .user = h->user, .status = h->err };
 		*got = n;
 		q->tx_packets_inflight--;
 		txs_release(q, hi);
 	}
-	return (int)n;
+	tally_flush(q, &t);
+	return r < 0 ? -EPROTO : (int)n;
 }
 
 int nf_tx_reap(struct nf_queue *q)
@@ -312,10 +468,10 @@ uint32_t nf_tx_cancel(struct nf_queue *q)
 				struct nf_txslot *o = &q->txs[k];
 				if (k == i || o->state != NF_TX_INFLIGHT || o->head != i)
 					continue;
-				tx_grant_end(q, o->gref, o->page);
+				tx_slot_end(q, o->gref, o->page);
 				txs_release(q, k);
 			}
-			tx_grant_end(q, s->gref, s->page);
+			tx_slot_end(q, s->gref, s->page);
 			done[n++] = (struct nf_done){ .user = s->user, .status = -ECANCELED };
 			q->tx_packets_inflight--;
 			txs_release(q, i);
@@ -392,7 +548,7 @@ static int pkt_check(const struct pvio_netfront *nf, const struct pvio_netfront_
  * now), or a hard error for this packet. tx locked.
  */
 static int send_locked(struct nf_queue *q, const struct pvio_netfront_pkt *pkt,
-		       uint32_t pfn_zc, bool zc)
+		       uint32_t pfn_zc, bool zc, struct nf_tally *t)
 {
 	struct pvio_netfront *nf = q->nf;
 	const struct pvio_netfront_info *in = &nf->info;
@@ -401,6 +557,7 @@ static int send_locked(struct nf_queue *q, const struct pvio_netfront_pkt *pkt,
 	uint32_t extras = pkt->gso_type != PVIO_NETFRONT_GSO_NONE;
 	pvio_grant_ref_t refs[PVIO_NETFRONT_MAX_SLOTS];
 	uint32_t idx[PVIO_NETFRONT_MAX_SLOTS];
+	uint16_t offs[PVIO_NETFRONT_MAX_SLOTS];
 	int err;
 
 	if (zc && n > in->max_tx_slots) {
@@ -412,45 +569,48 @@ static int send_locked(struct nf_queue *q, const struct pvio_netfront_pkt *pkt,
 	}
 	if (n == 0 || n > in->max_tx_slots)
 		return n ? -EMSGSIZE : -EINVAL;
-	if (pvio_ring_front_free_slots(&q->tx) < n + extras || q->tx_nr_free < n ||
-	    (!zc && txp_available(q) < n))
+	if (pvio_ring_front_free_slots(&q->tx) < n + extras || q->tx_nr_free < n)
 		return -EAGAIN;
-	err = pvio_gnt_refs_get(nf->d->gnt, n, refs);
-	if (err)
-		return q->tx_packets_inflight ? -EAGAIN : err;
+	if (zc) {
+		err = pvio_gnt_refs_get(nf->d->gnt, n, refs);
+		if (err)
+			return q->tx_packets_inflight ? -EAGAIN : err;
+	} else if (txp_available(q) < n && !(n == 1 && txp_fits(q, pkt->len))) {
+		return -EAGAIN;
+	}
 
-	/* Grants first: nothing below can fail once they are made. */
+	/* Data and grants first: nothing below can fail once they are in. */
 	uint32_t made = 0;
 	for (uint32_t k = 0; k < n; k++) {
 		uint16_t off;
 		uint32_t slen = nf_slot_len(page_off, pkt->len, k, &off);
-		uint32_t pos = k == 0 ? 0 : k * PVIO_PAGE_SIZE - page_off;
-		uint32_t i = txs_take(q), pfn;
+		uint32_t i = txs_take(q);
 		struct nf_txslot *s = &q->txs[i];
 		idx[k] = i;
 		if (zc) {
-			pfn = pfn_zc + k;
-		} else {
-			err = txp_get(q, &s->page);
+			err = pvio_gnt_grant_ref(nf->d->gnt, refs[k], in->backend_id,
+						 pfn_zc + k, true);
 			if (err) {
 				txs_release(q, i);
 				goto undo;
 			}
-			pfn = q->txp[s->page].pfn;
-			nf_memcpy((unsigned char *)q->txp[s->page].va + off,
+			s->gref = refs[k];
+		} else {
+			uint32_t pos = k * PVIO_PAGE_SIZE, coff;
+
+			err = txp_chunk(q, slen, &s->page, &coff, &t->grants);
+			if (err) {
+				txs_release(q, i);
+				goto undo;
+			}
+			nf_memcpy((unsigned char *)q->txp[s->page].va + coff,
 				  (const unsigned char *)pkt->data + pos, slen);
+			s->gref = q->txp[s->page].gref;
+			off = (uint16_t)coff;
 		}
-		err = pvio_gnt_grant_ref(nf->d->gnt, refs[k], in->backend_id, pfn, true);
-		if (err) {
-			if (s->page != NF_NONE)
-				txp_put(q, s->page);
-			txs_release(q, i);
-			goto undo;
-		}
-		s->gref = refs[k];
+		offs[k] = off;
 		made++;
 	}
-	nf_count(&q->grants, n);
 
 	/* The slots, built in place (the backend copies each out once). */
 	uint32_t hi = idx[0];
@@ -477,7 +637,7 @@ static int send_locked(struct nf_queue *q, const struct pvio_netfront_pkt *pkt,
 				flags |= PVIO_NETTXF_extra_info;
 		}
 		req->gref = s->gref;
-		req->offset = off;
+		req->offset = offs[k];
 		req->flags = flags;
 		req->id = nf_make_id(idx[k], s->gen, q->tx_bits);
 		req->size = (uint16_t)(k == 0 ? pkt->len : slen);
@@ -495,26 +655,29 @@ static int send_locked(struct nf_queue *q, const struct pvio_netfront_pkt *pkt,
 	}
 	q->tx_null_expected += extras;
 	q->tx_packets_inflight++;
-	nf_count(&q->tx_slots, n);
-	if (extras)
-		nf_count(&q->tx_gso, 1);
+	t->grants += zc ? n : 0;
+	t->slots += n;
+	t->gso += extras;
 	if (zc) {
-		nf_count(&q->tx_zero_copy, 1);
+		t->zc++;
 	} else {
-		nf_count(&q->tx_copied, 1);
-		nf_count(&q->tx_copied_bytes, pkt->len);
+		t->copied++;
+		t->copied_bytes += pkt->len;
 	}
 	return 0;
 
 undo:
 	for (uint32_t k = 0; k < made; k++) {
 		struct nf_txslot *s = &q->txs[idx[k]];
-		(void)pvio_gnt_revoke_ref(nf->d->gnt, refs[k]); /* never mapped */
-		if (s->page != NF_NONE)
-			txp_put(q, s->page);
+		if (zc)
+			(void)pvio_gnt_revoke_ref(nf->d->gnt, refs[k]); /* never mapped */
+		else
+			txp_release(q, s->page);
+		s->page = NF_NONE;
 		txs_release(q, idx[k]);
 	}
-	pvio_gnt_refs_put(nf->d->gnt, refs, n);
+	if (zc)
+		pvio_gnt_refs_put(nf->d->gnt, refs, n);
 	return err == -EAGAIN && q->tx_packets_inflight ? -EAGAIN : err;
 }
 
@@ -557,6 +720,7 @@ static int send_many(struct pvio_netfront *nf, uint32_t queue,
 	if (nf_tx_reap(q) < 0)
 		return -EIO;
 
+	struct nf_tally t = { 0 };
 	int placed = 0, err = 0;
 	uint32_t ep = nf_epoch(nf);
 	nf_lock(&q->tx_lock);
@@ -571,12 +735,13 @@ static int send_many(struct pvio_netfront *nf, uint32_t queue,
 		err = pkt_check(nf, &pkts[i]);
 		if (!err) {
 			bool zc = zc_lookup(nf, pkts[i].data, pkts[i].len, &pfn);
-			err = send_locked(q, &pkts[i], pfn, zc);
+			err = send_locked(q, &pkts[i], pfn, zc, &t);
 		}
 		if (err)
 			break;
 		placed++;
 	}
+	tally_flush(q, &t);
 	int kick = placed ? pvio_ring_front_push(&q->tx) : 0;
 	if (kick == 1)
 		nf_count(&q->tx_kicks, 1);
@@ -610,6 +775,8 @@ int nf_txq_alloc(struct nf_queue *q)
 
 	q->tx_ring_ref = PVIO_GNT_REF_INVALID;
 	q->txp_free = NF_NONE;
+	q->txp_cur = NF_NONE;
+	q->txp_off = 0;
 	err = pvio_domain_page_alloc(d, 1, &q->tx_ring_pfn);
 	if (err)
 		return err;
@@ -647,8 +814,8 @@ int nf_txq_alloc(struct nf_queue *q)
 int nf_txq_renew(struct nf_queue *q)
 {
 	nf_lock(&q->tx_lock);
-	if (q->tx_nr_rev)
-		tx_revoke_retry(q);
+	/* The copy pages are granted again, to the new backend, as used. */
+	(void)txp_end_grants(q);
 	int err = nf_ring_page_renew(q->nf, &q->tx_ring_pfn, &q->tx_sring, &q->tx_ring_ref);
 	if (!err)
 		err = pvio_netif_tx_front_init(&q->tx, q->tx_sring, PVIO_PAGE_SIZE);
@@ -662,14 +829,13 @@ uint32_t nf_tx_revoke_all(struct nf_queue *q)
 	uint32_t left = 0;
 
 	nf_lock(&q->tx_lock);
-	if (q->tx_nr_rev)
-		tx_revoke_retry(q);
+	uint32_t busy = q->txp ? txp_end_grants(q) : 0;
 	if (q->tx_ring_ref != PVIO_GNT_REF_INVALID &&
 	    pvio_gnt_revoke(q->nf->d->gnt, q->tx_ring_ref) != -EBUSY) {
 		q->tx_ring_ref = PVIO_GNT_REF_INVALID;
 		nf_count(&q->revokes, 1);
 	}
-	left = q->tx_nr_rev + (q->tx_ring_ref != PVIO_GNT_REF_INVALID);
+	left = q->tx_nr_rev + busy + (q->tx_ring_ref != PVIO_GNT_REF_INVALID);
 	nf_unlock(&q->tx_lock);
 	return left;
 }
@@ -679,10 +845,20 @@ void nf_txq_free(struct nf_queue *q)
 	struct pvio_domain *d = q->nf->d;
 
 	if (q->txp) {
-		/* Pages still granted (revoke list) stay allocated. */
+		/* Pages still granted (revoke list, or a grant that will not
+		 * end now) stay allocated. */
 		for (uint32_t i = 0; i < q->tx_nr_rev; i++)
 			if (q->tx_rev[i].page != NF_NONE)
 				q->txp[q->tx_rev[i].page].pfn = NF_NONE;
+		for (uint32_t i = 0; i < q->txp_n; i++) {
+			struct nf_page *p = &q->txp[i];
+
+			if (p->users == NF_NONE)
+				p->pfn = NF_NONE;
+			else if (p->gref != PVIO_GNT_REF_INVALID &&
+				 pvio_gnt_revoke(q->nf->d->gnt, p->gref) == -EBUSY)
+				p->pfn = NF_NONE;
+		}
 		for (uint32_t i = 0; i < q->txp_n; i++)
 			if (q->txp[i].pfn != NF_NONE)
 				pvio_domain_page_free(d, q->txp[i].pfn, 1);
