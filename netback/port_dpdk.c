@@ -746,6 +746,17 @@ static struct rte_mbuf *build_zc(struct dpdk_vif *v, struct netback_pkt *p, void
 	return head;
 }
 
+/* Whether set_offloads() can express p's offloads (else a software
+ * checksum is needed). */
+static bool offloads_ok(const struct dpdk_dev *d, const struct netback_pkt *p)
+{
+	if (!(p->flags & NETBACK_PKT_CSUM_PARTIAL) || (p->flags & NETBACK_PKT_GSO_MASK) ||
+	    d->passthrough)
+		return true;
+	return d->tx_offl & (p->l4_proto == 6 ? RTE_ETH_TX_OFFLOAD_TCP_CKSUM
+					      : RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
+}
+
 /* The mbuf for one packet, or NULL (status set). */
 static struct rte_mbuf *pkt_mbuf(struct dpdk_vif *v, struct netback_pkt *p, void *owner,
 				 int *status, bool *held)
@@ -768,11 +779,8 @@ static struct rte_mbuf *pkt_mbuf(struct dpdk_vif *v, struct netback_pkt *p, void
 		return NULL;
 	}
 	{
-		struct rte_mbuf probe;
-		bool hw;
+		bool hw = offloads_ok(v->d, p);
 
-		memset(&probe, 0, sizeof(probe));
-		hw = set_offloads(v->d, &probe, p);
 		m = build_zc(v, p, owner, hw ? 0 : (uint32_t)p->csum_start + p->csum_offset + 2,
 			     &ext);
 		if (!m) {
