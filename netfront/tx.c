@@ -212,6 +212,31 @@ static int txp_chunk(struct nf_queue *q, uint32_t len, uint32_t *page, uint32_t 
 	return 0;
 }
 
+/*
+ * The chunks a burst of bytes will fill were last read by the backend
+ * (its copies): ask for them in exclusive state now, so the misses
+ * overlap instead of stalling the copies one line at a time.
+ */
+static void txp_prefetch(const struct nf_queue *q, uint32_t bytes)
+{
+	uint32_t off = q->txp_off, end;
+	const unsigned char *va;
+
+	if (q->txp_cur != NF_NONE && off < PVIO_PAGE_SIZE) {
+		va = q->txp[q->txp_cur].va;
+		end = bytes < PVIO_PAGE_SIZE - off ? off + bytes : PVIO_PAGE_SIZE;
+		bytes -= end - off;
+		for (; off < end; off += NF_TX_ALIGN)
+			pvio_prefetch_for_write(va + off);
+	}
+	if (bytes && q->txp_free != NF_NONE) {
+		va = q->txp[q->txp_free].va;
+		end = bytes < PVIO_PAGE_SIZE ? bytes : PVIO_PAGE_SIZE;
+		for (off = 0; off < end; off += NF_TX_ALIGN)
+			pvio_prefetch_for_write(va + off);
+	}
+}
+
 /* A slot let go of its chunk. */
 static void txp_release(struct nf_queue *q, uint32_t page)
 {
@@ -729,6 +754,13 @@ static int send_many(struct pvio_netfront *nf, uint32_t queue,
 		 * under the lock, so nothing may go on it now. */
 		nf_unlock(&q->tx_lock);
 		return nf_dead_errno(nf, -EAGAIN);
+	}
+	if (!atomic_load_explicit(&nf->bufs_hi, memory_order_relaxed)) {
+		uint32_t bytes = 0;
+
+		for (unsigned i = 0; i < n; i++)
+			bytes += (pkts[i].len + NF_TX_ALIGN - 1) & ~(NF_TX_ALIGN - 1);
+		txp_prefetch(q, bytes);
 	}
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t pfn = 0;
