@@ -23,14 +23,21 @@ struct nf_done {
 
 /* ------------------------------------------------------------ splitting */
 
-uint32_t nf_slot_count(uint32_t page_off, uint32_t len)
+/* The exported helpers are unit-tested; the data path uses these inline
+ * bodies (a call each per slot was a measurable share of a packet). */
+static inline uint32_t slot_count(uint32_t page_off, uint32_t len)
 {
 	if (len == 0)
 		return 0;
 	return (uint32_t)(((uint64_t)page_off + len + PVIO_PAGE_SIZE - 1) / PVIO_PAGE_SIZE);
 }
 
-uint32_t nf_slot_len(uint32_t page_off, uint32_t len, uint32_t k, uint16_t *off)
+uint32_t nf_slot_count(uint32_t page_off, uint32_t len)
+{
+	return slot_count(page_off, len);
+}
+
+static inline uint32_t slot_len(uint32_t page_off, uint32_t len, uint32_t k, uint16_t *off)
 {
 	uint64_t start = k == 0 ? page_off : (uint64_t)k * PVIO_PAGE_SIZE;
 	uint64_t end = (uint64_t)(k + 1) * PVIO_PAGE_SIZE;
@@ -42,9 +49,14 @@ uint32_t nf_slot_len(uint32_t page_off, uint32_t len, uint32_t k, uint16_t *off)
 	return (uint32_t)((end < last ? end : last) - start);
 }
 
+uint32_t nf_slot_len(uint32_t page_off, uint32_t len, uint32_t k, uint16_t *off)
+{
+	return slot_len(page_off, len, k, off);
+}
+
 /* ---------------------------------------------------------- validation */
 
-int nf_tx_status_to_errno(int16_t status)
+static inline int status_errno(int16_t status)
 {
 	switch (status) {
 	case PVIO_NETIF_RSP_OKAY:
@@ -58,8 +70,13 @@ int nf_tx_status_to_errno(int16_t status)
 	}
 }
 
-int nf_tx_check(const struct nf_queue *q, const struct pvio_netif_tx_response *rsp,
-		uint32_t *idx)
+int nf_tx_status_to_errno(int16_t status)
+{
+	return status_errno(status);
+}
+
+static inline int tx_check(const struct nf_queue *q, const struct pvio_netif_tx_response *rsp,
+			   uint32_t *idx)
 {
 	/* An extra slot's answer: no id (it overlays our extra info).
 	 * Allowed only as many times as we sent extra slots. */
@@ -74,10 +91,16 @@ int nf_tx_check(const struct nf_queue *q, const struct pvio_netif_tx_response *r
 	const struct nf_txslot *s = &q->txs[i];
 	if (s->state != NF_TX_INFLIGHT || (s->gen & gen_mask) != gen)
 		return -EPROTO; /* made up, stale, or answered twice */
-	if (nf_tx_status_to_errno(rsp->status) == -EPROTO)
+	if (status_errno(rsp->status) == -EPROTO)
 		return -EPROTO;
 	*idx = i;
 	return 0;
+}
+
+int nf_tx_check(const struct nf_queue *q, const struct pvio_netif_tx_response *rsp,
+		uint32_t *idx)
+{
+	return tx_check(q, rsp, idx);
 }
 
 /* -------------------------------------------------------- pages, grants */
@@ -393,7 +416,7 @@ static int reap_locked(struct nf_queue *q, struct nf_done *done, uint32_t cap,
 			break;
 		if (r < 0)
 			break;
-		r = nf_tx_check(q, &rsp, &idx);
+		r = tx_check(q, &rsp, &idx);
 		if (r < 0)
 			break;
 		if (r == 1) {
@@ -403,7 +426,7 @@ static int reap_locked(struct nf_queue *q, struct nf_done *done, uint32_t cap,
 		struct nf_txslot *s = &q->txs[idx];
 		uint32_t hi = s->head;
 		struct nf_txslot *h = &q->txs[hi];
-		int st = nf_tx_status_to_errno(rsp.status);
+		int st = status_errno(rsp.status);
 		tx_slot_end(q, s->gref, s->page);
 		s->gref = PVIO_GNT_REF_INVALID;
 		s->page = NF_NONE;
@@ -578,11 +601,12 @@ static int send_locked(struct nf_queue *q, const struct pvio_netfront_pkt *pkt,
 	struct pvio_netfront *nf = q->nf;
 	const struct pvio_netfront_info *in = &nf->info;
 	uint32_t page_off = zc ? (uint32_t)((uintptr_t)pkt->data & (PVIO_PAGE_SIZE - 1)) : 0;
-	uint32_t n = nf_slot_count(page_off, pkt->len);
+	uint32_t n = slot_count(page_off, pkt->len);
 	uint32_t extras = pkt->gso_type != PVIO_NETFRONT_GSO_NONE;
 	pvio_grant_ref_t refs[PVIO_NETFRONT_MAX_SLOTS];
 	uint32_t idx[PVIO_NETFRONT_MAX_SLOTS];
 	uint16_t offs[PVIO_NETFRONT_MAX_SLOTS];
+	uint32_t lens[PVIO_NETFRONT_MAX_SLOTS];
 	int err;
 
 	if (zc && n > in->max_tx_slots) {
@@ -590,7 +614,7 @@ static int send_locked(struct nf_queue *q, const struct pvio_netfront_pkt *pkt,
 		 * crossing a page): copy it into whole pages instead. */
 		zc = false;
 		page_off = 0;
-		n = nf_slot_count(0, pkt->len);
+		n = slot_count(0, pkt->len);
 	}
 	if (n == 0 || n > in->max_tx_slots)
 		return n ? -EMSGSIZE : -EINVAL;
@@ -608,7 +632,7 @@ static int send_locked(struct nf_queue *q, const struct pvio_netfront_pkt *pkt,
 	uint32_t made = 0;
 	for (uint32_t k = 0; k < n; k++) {
 		uint16_t off;
-		uint32_t slen = nf_slot_len(page_off, pkt->len, k, &off);
+		uint32_t slen = slot_len(page_off, pkt->len, k, &off);
 		uint32_t i = txs_take(q);
 		struct nf_txslot *s = &q->txs[i];
 		idx[k] = i;
@@ -634,6 +658,7 @@ static int send_locked(struct nf_queue *q, const struct pvio_netfront_pkt *pkt,
 			off = (uint16_t)coff;
 		}
 		offs[k] = off;
+		lens[k] = slen;
 		made++;
 	}
 
@@ -648,8 +673,6 @@ static int send_locked(struct nf_queue *q, const struct pvio_netfront_pkt *pkt,
 	for (uint32_t k = 0; k < n; k++) {
 		struct nf_txslot *s = &q->txs[idx[k]];
 		struct pvio_netif_tx_request *req = pvio_netif_tx_front_next_req(&q->tx);
-		uint16_t off;
-		uint32_t slen = nf_slot_len(page_off, pkt->len, k, &off);
 		uint16_t flags = k + 1 < n ? PVIO_NETTXF_more_data : 0;
 
 		s->head = hi;
@@ -665,7 +688,7 @@ static int send_locked(struct nf_queue *q, const struct pvio_netfront_pkt *pkt,
 		req->offset = offs[k];
 		req->flags = flags;
 		req->id = nf_make_id(idx[k], s->gen, q->tx_bits);
-		req->size = (uint16_t)(k == 0 ? pkt->len : slen);
+		req->size = (uint16_t)(k == 0 ? pkt->len : lens[k]);
 		if (k == 0 && extras) {
 			/* Room was checked above: the slot exists. */
 			struct pvio_netif_tx_request *slot = pvio_netif_tx_front_next_req(&q->tx);
