@@ -557,6 +557,29 @@ static int tx_offloads(struct nb_txp *p, const struct nb_tx_desc *d)
 }
 
 /*
+ * A copy slot whose grant could not be mapped for want of mapping handles
+ * (something else holds them all): copied the old way, a grant copy,
+ * which needs none, into the port buffer's frame. done: the packet's
+ * bytes already in the buffer.
+ */
+static bool copy_by_grant(struct nb_queue *q, const struct pvio_gnt_map_op *m,
+			  const struct nb_txcopy *c, const struct netback_pkt *pkt, uint32_t done)
+{
+	uint32_t doff = (uint32_t)((uintptr_t)pkt->frag[0].addr & (PVIO_PAGE_SIZE - 1)) + done;
+	struct pvio_gnt_copy_op op = {
+		.source = { .u.ref = m->ref, .domid = m->dom, .offset = c->off },
+		.dest = { .u.pfn = pkt->frag[0].pfn, .domid = PVIO_DOMID_SELF,
+			  .offset = (uint16_t)doff },
+		.len = c->len,
+		.flags = PVIO_GNTCOPY_source_gref,
+	};
+
+	if (pkt->frag[0].pfn == NETBACK_PFN_NONE || doff + c->len > PVIO_PAGE_SIZE)
+		return false;
+	return pvio_gnt_copy(q->nb->cfg.gnt, &op, 1) == 0 && op.status == PVIO_GNTST_okay;
+}
+
+/*
  * The copy path maps instead of grant-copying: one read-only map per run
  * of slots naming the same grant (netfront packs a burst of small frames
  * into one page), memcpy from it into the port's buffer, and one unmap
@@ -708,9 +731,12 @@ run:
 				const struct nb_txcopy *c = &q->copies[s->first + k];
 				const struct pvio_gnt_map_op *op = &q->cmapops[c->map];
 
-				bad = op->status != PVIO_GNTST_okay;
-				if (!bad)
+				if (op->status == PVIO_GNTST_okay)
 					memcpy(dst, (const uint8_t *)op->addr + c->off, c->len);
+				else
+					bad = op->status != PVIO_GNTST_no_space ||
+					      !copy_by_grant(q, op, c, pkt,
+							     (uint32_t)(dst - (uint8_t *)pkt->frag[0].addr));
 				dst += c->len;
 			}
 			if (bad)
