@@ -15,8 +15,9 @@
  * the mbufs) frees the last one: only then does the guest get its tx
  * response and its pages unmapped.
  * tx copy (small packets, tx_copy_buf): an mbuf of the vif's copy pool,
- * whose buffers are frames the backend domain owns, so netback fills it
- * with one grant copy straight from the guest's page.
+ * whose buffers are frames the backend domain owns; netback fills it from
+ * a read-only map of the guest's page (a grant copy into the frame when
+ * it has no mapping handle left).
  * rx: the ethdev receives into the device's frame pool
  * (rte_pktmbuf_pool_create_extbuf over backend-owned frames, one mbuf per
  * 4 KiB frame), so netback can grant-copy from it, or flip the frame
