@@ -8,7 +8,7 @@
  *   tx S         pvio net: guest -> netfront -> ring -> netback -> net_null,
  *                netback's default copy threshold
  *   tx zc S      ... every frame mapped (--tx-copy never: zero copy)
- *   tx copy S    ... every frame grant-copied (--tx-copy always)
+ *   tx copy S    ... every frame copied by netback (--tx-copy always)
  *   rx copy S    net_null -> netback -> guest, grant copy (--direction rx)
  *   rx flip S    ... page flip
  *   iperf3 veth  iperf3 TCP over a plain veth pair between two namespaces
@@ -507,7 +507,7 @@ int pvio_bench_suite_net(const struct pvio_bench_opts *opts)
 		.probe = net_probe,
 		.extra = net_extra,
 	};
-	static char notes[1024];
+	static char notes[1536];
 	int rc;
 
 	memset(&c, 0, sizeof(c));
@@ -526,7 +526,10 @@ int pvio_bench_suite_net(const struct pvio_bench_opts *opts)
 		 "processes start (pvio net --json). dpdk: pvio net --baseline, one thread\n"
 		 "allocating mbufs in bulk, writing each frame, tx_burst of 32 to net_null.\n"
 		 "tx: netback's copy threshold; zero-copy rows: every frame mapped vs\n"
-		 "every frame grant-copied; rx rows: net_null's frames into the guest.\n"
+		 "every frame copied; rx rows: net_null's frames into the guest.\n"
+		 "pvio net's rows need its frontend and backend processes each on a\n"
+		 "CPU of its own for the whole run: on a loaded machine they are\n"
+		 "scheduling-bound (the labels do not see it; compare uptime's load).\n"
 		 "iperf3 TCP, %s s, guest -> peer namespace: through netfront --tap,\n"
 		 "netback and a TAP vif on a bridge, vs a plain veth pair.\n"
 		 "kicks/pkt: event-channel notifications (both ends) per packet.\n"

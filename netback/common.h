@@ -205,6 +205,12 @@ static inline void nb_count(struct nb_counters *c, enum nb_ctr i, uint64_t n)
 
 struct nb_txzc;
 
+/* A copy-path slot: its bytes in the batch's copy mapping `map`. */
+struct nb_txcopy {
+	uint32_t map;
+	uint16_t off, len;
+};
+
 /* One tx packet between the ring and its responses. */
 struct nb_txp {
 	struct nb_txzc *zc;
@@ -237,6 +243,9 @@ struct nb_txzc {
 	uint32_t kick_port;            /* notify: raises the loop port */
 	struct nb_txp *pend;           /* nr_pend packets */
 	uint32_t nr_pend;
+	/* Completions the port makes in the queue thread's own xmit call
+	 * (a PMD freeing sent mbufs in tx_burst): a plain list, no atomics. */
+	struct nb_txp *local;
 };
 
 /* ---- a queue ----------------------------------------------------------------- */
@@ -273,7 +282,9 @@ struct nb_queue {
 	void *bowners[NB_TX_BATCH];
 	int bstatus[NB_TX_BATCH];
 	struct pvio_gnt_map_op *mapops;     /* NB_TX_BATCH * max_slots */
-	struct pvio_gnt_copy_op *copyops;
+	struct pvio_gnt_map_op *cmapops;    /* copy path: one map per grant
+					       run in the batch */
+	struct nb_txcopy *copies;           /* copy path: one per slot */
 	struct pvio_gnt_unmap_op *unmapops;
 	uint32_t scratch_pfn;               /* copy targets without tx_copy_buf */
 	uint32_t nr_scratch;

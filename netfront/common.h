@@ -164,6 +164,12 @@ struct nf_page {
 	void *va;               /* as of the last look-up (rx: after a flip) */
 	uint32_t pfn;
 	uint32_t next;
+	/* tx copy pages only: the page's grant, kept from its first use
+	 * until the ring is renewed or closed (PVIO_GNT_REF_INVALID: none),
+	 * and the slots in flight with bytes in it (NF_NONE: its grant is
+	 * being ended, on tx_rev). */
+	pvio_grant_ref_t gref;
+	uint32_t users;
 };
 
 struct nf_revoke {
@@ -225,6 +231,7 @@ struct nf_queue {
 	uint32_t tx_packets_inflight;
 	struct nf_page *txp;
 	uint32_t txp_cap, txp_n, txp_free, txp_nr_free;
+	uint32_t txp_cur, txp_off;      /* page being filled, its next byte */
 	struct nf_revoke *tx_rev;
 	uint32_t tx_nr_rev, tx_rev_cap;
 

@@ -129,8 +129,9 @@ struct netback_port_ops {
 	/*
 	 * Optional, the small-packet copy path: point pkt->frag[0] at a port
 	 * buffer inside one backend frame (pfn set) with room for pkt->len
-	 * bytes, set pkt->port_priv; netback grant-copies the guest's data
-	 * into it and hands the packet to xmit() with NETBACK_PKT_PORTBUF.
+	 * bytes, set pkt->port_priv; netback copies the guest's data into
+	 * it (from a read-only grant map) and hands the packet to xmit()
+	 * with NETBACK_PKT_PORTBUF.
 	 * Returns 0 or -ENOBUFS. tx_copy_abort() gives it back unsent.
 	 */
 	int (*tx_copy_buf)(void *ctx, uint32_t q, struct netback_pkt *pkt);

@@ -122,6 +122,8 @@ static bool tx_one(struct fnb_ctx *c, struct fnb_queue *q,
 
 	slot[0] = *first;
 	f->flags = first->flags;
+	f->gref0 = first->gref;
+	f->offset0 = first->offset;
 	if (first->flags & PVIO_NETTXF_extra_info) {
 		bool more = true;
 		while (more && nx < 4) {

@@ -70,6 +70,8 @@ struct fnb_frame {
 	uint16_t gso_type, gso_size;
 	uint32_t slots;       /* data slots it used */
 	uint32_t queue;
+	pvio_grant_ref_t gref0; /* tx: the first data slot's grant and offset */
+	uint16_t offset0;
 	unsigned char data[PVIO_NETFRONT_MAX_FRAME];
 };
 
