@@ -6,8 +6,8 @@ set -eu
 PVIO_PACKAGES="meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev \
 python3 libcmocka-dev libxen-dev libdpdk-dev libbenchmark-dev binutils xenstore-utils \
 liburing-dev libaio-dev \
-nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils fio \
-iperf3 iproute2 nftables iputils-ping bridge-utils spin"
+nbdkit nbdkit-plugin-dev libnbd-bin file qemu-utils fio \
+iperf3 iproute2 procps nftables iputils-ping bridge-utils spin valgrind"
 
 missing=""
 for p in $PVIO_PACKAGES; do
