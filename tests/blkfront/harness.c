@@ -73,8 +73,10 @@ struct h_env *h_env_new(void)
 					 .driver_domain = true };
 	struct pvio_domain_config gc = { .name = "guest", .nr_pages = DOM_PAGES };
 
+	if (!env)
+		abort();
 	snprintf(env->dir, sizeof(env->dir), "/tmp/pvio-bf-test.XXXXXX");
-	if (!env || !mkdtemp(env->dir))
+	if (!mkdtemp(env->dir))
 		abort();
 	hc.run_dir = env->dir;
 	if (pvio_hostd_create(&hc, &env->hostd) || pvio_hostd_start(env->hostd))
