@@ -382,7 +382,21 @@ static void index_attack(struct good *g, const char *name,
 	}
 	pvio_store_release(&e.f.ring.sring->req_prod, bad(&e.f.ring));
 	assert_int_equal(pvio_evtchn_notify(e.d->evtchn, e.f.port), 0);
-	assert_int_equal(pvio_blkback_wait_state(e.b->bb, PVIO_XENBUS_CLOSED, WAIT_MS), 0);
+	if (pvio_blkback_wait_state(e.b->bb, PVIO_XENBUS_CLOSED, WAIT_MS) != 0) {
+		/* Once seen in CI and never here (10^4 attacks at load
+		 * 15-100, ASan, TSan): say which step did not happen. */
+		char be_state[16] = "?";
+
+		st = bstats(e.b);
+		snprintf(path, sizeof(path), "%s/state", e.f.x.otherend);
+		(void)pvio_xs_read(&E->ts, 0, path, be_state, sizeof(be_state), NULL);
+		fail_msg("%s: not Closed after %d ms: state %u (store: %s), broken %d, "
+			 "fatal handled %d, err_protocol %llu, %u queues, %llu events",
+			 name, WAIT_MS, st.state, be_state, st.broken,
+			 (int)atomic_load(&e.b->bb->fatal_done),
+			 (unsigned long long)st.err_protocol, st.nr_queues,
+			 (unsigned long long)st.events);
+	}
 	st = bstats(e.b);
 	assert_true(st.broken);
 	assert_int_equal(st.err_protocol, 1);
@@ -390,7 +404,8 @@ static void index_attack(struct good *g, const char *name,
 	snprintf(path, sizeof(path), "%s/error", e.f.x.otherend);
 	assert_int_equal(pvio_xs_read(&E->ts, 0, path, msg, sizeof(msg), NULL), 0);
 	assert_non_null(strstr(msg, "ring"));
-	assert_int_equal(pvio_xenbus_wait_otherend(&e.f.x, BIT(CLOSED), WAIT_MS, &state), 0);
+	if (pvio_xenbus_wait_otherend(&e.f.x, BIT(CLOSED), WAIT_MS, &state) != 0)
+		fail_msg("%s: blkback is Closed, the frontend reads state %d", name, state);
 	/* Further kicks reach nobody and change nothing. */
 	for (int i = 0; i < 1000; i++)
 		(void)pvio_evtchn_notify(e.d->evtchn, e.f.port);
