@@ -3,8 +3,8 @@
  * A netfront that breaks every tx rule, against the real netback on TAP
  * ports (the kernel's own device, so what netback writes is judged by
  * tun's checks, not by a test double): hostd in threads mode, the driver
- * domain serving a good and an evil vif whose TAP devices live in a
- * network namespace of this test (flt-tap-<pid>). Packet sockets in the
+ * domain serving a good and an evil vif whose TAP devices (flt-good,
+ * flt-evil) live in a network namespace of this test (flt-tap-<pid>). Packet sockets in the
  * namespace see every frame netback writes to either TAP.
  *
  * The evil guest sends bad requests (grants never given, slots past their
@@ -136,14 +136,16 @@ static int ns_raw_socket(const char *ifname, int *ifindex)
 	return s;
 }
 
-static struct tvif *tvif_new(pvio_domid_t fe, const char *mac, uint32_t devid)
+/* The TAP is named ifname (this helper's prefix, flt) in the namespace. */
+static struct tvif *tvif_new(pvio_domid_t fe, const char *mac, uint32_t devid,
+			     const char *ifname)
 {
 	struct tvif *v = calloc(1, sizeof(*v));
 	struct pvio_netback_config cfg = { 0 };
-	char spec[96], err[128];
+	char spec[128], err[128];
 
 	assert_non_null(v);
-	snprintf(spec, sizeof(spec), "mac=%s,devid=%u", mac, devid);
+	snprintf(spec, sizeof(spec), "mac=%s,devid=%u,vifname=%s", mac, devid, ifname);
 	assert_int_equal(pvio_netback_vif_spec_parse(spec, &v->spec, err, sizeof(err)), 0);
 	assert_int_equal(pvio_xenbus_device_create(&E->ts, "vif", 0, fe, devid, NULL), 0);
 	xs_connect(&v->host, &v->xs, v->ev, 16);
@@ -156,7 +158,8 @@ static struct tvif *tvif_new(pvio_domid_t fe, const char *mac, uint32_t devid)
 	cfg.max_queues = 1;
 	assert_int_equal(pvio_netback_create(&cfg, &v->nb), 0);
 	assert_int_equal(pvio_netback_start(v->nb), 0);
-	snprintf(v->ifname, sizeof(v->ifname), "vif%u.%u", fe, devid);
+	assert_string_equal(pvio_netback_ifname(v->nb), ifname);
+	snprintf(v->ifname, sizeof(v->ifname), "%s", ifname);
 	v->sock = -1;
 	return v;
 }
@@ -239,7 +242,7 @@ static struct good *good_up(void)
 
 	assert_non_null(g);
 	g->d = domain_new("tgood");
-	g->v = tvif_new(g->d->domid, "00:16:3e:00:0f:01", 0);
+	g->v = tvif_new(g->d->domid, "00:16:3e:00:0f:01", 0, "flt-good");
 	assert_int_equal(fe_connect(&g->f, g->d, 0, &o), 0);
 	g->v->sock = ns_raw_socket(g->v->ifname, &g->v->ifindex);
 	return g;
@@ -314,7 +317,7 @@ static void evil_up(struct evil *e)
 
 	memset(e, 0, sizeof(*e));
 	e->d = domain_new("tevil");
-	e->v = tvif_new(e->d->domid, "00:16:3e:00:0f:02", 0);
+	e->v = tvif_new(e->d->domid, "00:16:3e:00:0f:02", 0, "flt-evil");
 	assert_int_equal(fe_connect(&e->f, e->d, 0, &o), 0);
 	e->v->sock = ns_raw_socket(e->v->ifname, &e->v->ifindex);
 }
