@@ -74,6 +74,12 @@ int nb_tx_chain_complete(const struct pvio_netif_tx_request *slots, uint32_t n)
 	return 1;
 }
 
+/* The largest MSS a packet can carry: 65535 bytes less the smallest
+ * Ethernet, IPv4 and TCP headers. A bigger gso_size describes no segment
+ * of any packet, and 0xffff is the kernel's GSO_BY_FRAGS marker, which a
+ * TAP refuses as a malformed virtio-net header. */
+#define NB_GSO_SIZE_MAX (65535u - NB_ETH_HLEN - 20u - 20u)
+
 enum nb_tx_verdict nb_tx_check(const struct nb_tx_limits *lim,
 			       const struct pvio_netif_tx_request *slots,
 			       uint32_t n, struct nb_tx_desc *d)
@@ -107,7 +113,7 @@ enum nb_tx_verdict nb_tx_check(const struct nb_tx_limits *lim,
 					d->gso_size = e.u.gso.size;
 					d->gso_type = e.u.gso.type;
 					if (v == NB_TX_OK &&
-					    (e.u.gso.size == 0 ||
+					    (e.u.gso.size == 0 || e.u.gso.size > NB_GSO_SIZE_MAX ||
 					     (e.u.gso.type == PVIO_NETIF_GSO_TYPE_TCPV4 && !lim->gso_tcpv4) ||
 					     (e.u.gso.type == PVIO_NETIF_GSO_TYPE_TCPV6 && !lim->gso_tcpv6) ||
 					     (e.u.gso.type != PVIO_NETIF_GSO_TYPE_TCPV4 &&

@@ -503,6 +503,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		kept_reset(q);
 	}
 	/* What may change per input without reconnecting. */
+	/*
+	 * The adaptive polls (poll_busy(), wait_event()) spin for up to
+	 * BB_SPIN_NS of wall time: 200 us of sched_yield() per wait, most of
+	 * an input's run time, and a different path for the same input
+	 * depending on the clock. Only inputs with bit 7 of cap poll, and
+	 * for 2 us at most: their paths are still reached, the rest run
+	 * at full speed.
+	 */
+	q->spin_io.max_ns = q->spin_io.cur_ns = cap & 0x80 ? 2000 : 0;
+	q->spin_io.probe = 0;
+	q->spin_ring = q->spin_io;
 	bb->cfg.grant_policy = (enum pvio_blkback_grant_policy)((cfg >> 6) % 3);
 	bb->lim.readonly = cfg & 1;
 	bb->lim.flush = cfg & 2;

@@ -402,6 +402,8 @@ static void *mgr_main(void *arg)
 	struct pvio_xs ts, bx, nx;
 	struct pvio_xs_event tev[4], bev[16], nev[16];
 	struct pvio_netback_vif_spec spec;
+	struct pvio_blkback *bb;
+	struct pvio_netback *nb;
 	uint64_t t0;
 	bool killed;
 	int rc;
@@ -429,29 +431,40 @@ static void *mgr_main(void *arg)
 out:
 	killed = atomic_load(&S->g[m->slot].killed_gen1) == m->gen + 1;
 	t0 = now_ms();
+	/*
+	 * Take the devices out of the survey's sight, then tear them down
+	 * without m->lock: a teardown may take seconds on a loaded machine,
+	 * and be_survey() holding on to the lock meanwhile froze the
+	 * backend's whole loop (no new guest discovered, no snapshot, the
+	 * connected counts and the note on a device left as they were).
+	 */
 	pthread_mutex_lock(&m->lock);
-	if (m->bb) {
+	bb = m->bb;
+	nb = m->nb;
+	m->bb = NULL;
+	m->nb = NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (bb) {
 		struct pvio_blkback_stats st;
 
-		pvio_blkback_stop(m->bb);
+		pvio_blkback_stop(bb);
 		slow_note(m, "blkback stop", &t0);
-		pvio_blkback_stats(m->bb, &st);
+		pvio_blkback_stats(bb, &st);
 		S->be_blk_reqs += st.req_read + st.req_write;
 		*(killed ? &S->be_errs_killed : &S->be_blk_errs) += st.err_op + st.err_segments + st.err_sect + st.err_range +
 				  st.err_grant + st.err_readonly + st.err_unsupported +
 				  st.err_io + st.err_nospc + st.err_protocol;
 		S->be_broken += st.broken;
-		pvio_blkback_destroy(m->bb);
+		pvio_blkback_destroy(bb);
 		slow_note(m, "blkback destroy", &t0);
-		m->bb = NULL;
 		S->be_devices_served++;
 	}
-	if (m->nb) {
+	if (nb) {
 		struct pvio_netback_stats st;
 
-		pvio_netback_stop(m->nb);
+		pvio_netback_stop(nb);
 		slow_note(m, "netback stop", &t0);
-		pvio_netback_stats(m->nb, &st);
+		pvio_netback_stats(nb, &st);
 		S->be_net_tx += st.tx_packets;
 		S->be_net_rx += st.rx_packets;
 		*(killed ? &S->be_errs_killed : &S->be_net_errs) += st.tx_err_size + st.tx_err_offset + st.tx_err_slots +
@@ -460,12 +473,10 @@ out:
 		S->be_net_drops += st.tx_drop_port + st.tx_drop_spoof + st.rx_drop_full +
 				   st.rx_drop_stall + st.rx_drop_toobig;
 		S->be_broken += st.broken;
-		pvio_netback_destroy(m->nb);
+		pvio_netback_destroy(nb);
 		slow_note(m, "netback destroy", &t0);
-		m->nb = NULL;
 		S->be_devices_served++;
 	}
-	pthread_mutex_unlock(&m->lock);
 	if (th.fd >= 0) {
 		dev_destroy(&ts, "vbd", m->fe, BLK_DEVID);
 		dev_destroy(&ts, "vif", m->fe, 0);
