@@ -80,7 +80,11 @@ struct pvio_bench_ring_result {
  */
 int pvio_bench_worker_start(int front_cpu, int back_cpu);
 
-/* Stop and join the worker. Safe to call when it is not running. */
+/*
+ * Stop and join the worker and give the calling thread back the affinity it
+ * had before start (children it forks later must not inherit front_cpu).
+ * Safe to call when it is not running.
+ */
 void pvio_bench_worker_stop(void);
 
 /*

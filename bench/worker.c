@@ -31,6 +31,8 @@ static struct {
 	alignas(PVIO_BENCH_ALIGN) pthread_t thread;
 	int back_cpu;
 	bool running;
+	bool caller_saved;
+	cpu_set_t caller_cpus; /* the caller's affinity before we pinned it */
 	uint32_t posted; /* frontend's count of jobs posted */
 } mbox;
 
@@ -62,12 +64,23 @@ static void *worker_main(void *unused)
 	return NULL;
 }
 
+static void worker_unpin_caller(void)
+{
+	if (mbox.caller_saved)
+		sched_setaffinity(0, sizeof(mbox.caller_cpus), &mbox.caller_cpus);
+	mbox.caller_saved = false;
+}
+
 int pvio_bench_worker_start(int front_cpu, int back_cpu)
 {
 	int rc;
 
 	if (mbox.running)
 		return -EALREADY;
+	/* Saved so that stop can give it back: processes the caller forks
+	 * between runs (pvio net, pvio blk, fio) inherit its affinity, and
+	 * would otherwise all share the frontend's one CPU. */
+	mbox.caller_saved = !sched_getaffinity(0, sizeof(mbox.caller_cpus), &mbox.caller_cpus);
 	rc = pvio_cpu_pin(front_cpu);
 	if (rc)
 		return rc;
@@ -81,8 +94,10 @@ int pvio_bench_worker_start(int front_cpu, int back_cpu)
 	 * run to pin itself. */
 	pthread_attr_t attr;
 	cpu_set_t set;
-	if (back_cpu < 0 || back_cpu >= CPU_SETSIZE)
+	if (back_cpu < 0 || back_cpu >= CPU_SETSIZE) {
+		worker_unpin_caller();
 		return -EINVAL;
+	}
 	CPU_ZERO(&set);
 	CPU_SET(back_cpu, &set);
 	rc = pthread_attr_init(&attr);
@@ -92,12 +107,15 @@ int pvio_bench_worker_start(int front_cpu, int back_cpu)
 	if (!rc)
 		rc = pthread_create(&mbox.thread, &attr, worker_main, NULL);
 	pthread_attr_destroy(&attr);
-	if (rc)
+	if (rc) {
+		worker_unpin_caller();
 		return -rc;
+	}
 	while ((rc = atomic_load_explicit(&mbox.pin_rc, memory_order_acquire)) == 1)
 		pvio_cpu_relax();
 	if (rc) {
 		pthread_join(mbox.thread, NULL);
+		worker_unpin_caller();
 		return rc;
 	}
 	mbox.running = true;
@@ -148,6 +166,7 @@ void pvio_bench_worker_stop(void)
 	pvio_store_release(&mbox.go, ++mbox.posted);
 	pthread_join(mbox.thread, NULL);
 	mbox.running = false;
+	worker_unpin_caller();
 }
 
 bool pvio_bench_spin_stalled(struct pvio_bench_ctl *ctl, uint64_t *since)
