@@ -103,6 +103,8 @@ struct fe_opts {
 	bool no_sg;
 	bool gso4;
 	bool gso6;        /* feature-gso-tcpv6 */
+	bool gso4_prefix; /* feature-gso-tcpv4-prefix */
+	bool gso6_prefix; /* feature-gso-tcpv6-prefix */
 	bool csum6;       /* feature-ipv6-csum-offload */
 	bool mcast;
 };
@@ -224,6 +226,10 @@ static int fe_connect(struct fe *f, struct pvio_domain *d, uint32_t devid,
 		fe_write(f, "feature-gso-tcpv4", 1);
 	if (o->gso6)
 		fe_write(f, "feature-gso-tcpv6", 1);
+	if (o->gso4_prefix)
+		fe_write(f, "feature-gso-tcpv4-prefix", 1);
+	if (o->gso6_prefix)
+		fe_write(f, "feature-gso-tcpv6-prefix", 1);
 	if (o->csum6)
 		fe_write(f, "feature-ipv6-csum-offload", 1);
 	if (o->mcast)
@@ -376,6 +382,8 @@ struct rxinfo {
 	uint16_t flags;        /* first data slot */
 	uint16_t gso_size;     /* from an extra or a prefix */
 	uint8_t gso_type;
+	bool prefix;           /* a gso_prefix slot came first */
+	uint16_t prefix_status;
 	uint32_t slots;
 	uint32_t flipped_mfn;  /* flip: the frame that arrived */
 };
@@ -389,6 +397,10 @@ static struct rxinfo fe_rx_pkt(struct fe *f, uint32_t qi, uint8_t *buf, size_t s
 
 	in.slots = 1;
 	if (r.flags & PVIO_NETRXF_gso_prefix) {
+		/* The prefix slot carries no data: it must say more follows. */
+		assert_true(r.flags & PVIO_NETRXF_more_data);
+		in.prefix = true;
+		in.prefix_status = (uint16_t)r.status;
 		in.gso_size = r.offset;
 		r = fe_rx_rsp(f, qi);
 		in.slots++;

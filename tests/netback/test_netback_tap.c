@@ -549,6 +549,69 @@ static void tap_tcpv6_gso_is_segmented_for_a_guest_without_gso_tcpv6(void **stat
 	tvif_free(v);
 }
 
+/* feature-gso-tcpv{4,6}-prefix (the old Windows frontends' layout): a GSO
+ * packet reaches the guest whole, behind a prefix slot whose offset is the
+ * gso size; no extra info segment. */
+static void tap_gso_reaches_a_prefix_guest_behind_a_prefix_slot(void **state)
+{
+	struct pvio_domain *d = domain_new("tapgsopfx");
+	struct tvif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:08,devid=8", false);
+	struct fe f;
+	struct fe_opts o = { .gso4_prefix = true, .gso6_prefix = true, .csum6 = true };
+	static uint8_t pkt4[3000], pkt6[5000], got[65536];
+	struct virtio_net_hdr h;
+	char ifname[16];
+	int ifindex, s, on = 1;
+	struct rxinfo in;
+
+	(void)state;
+	snprintf(ifname, sizeof(ifname), "vif%u.8", d->domid);
+	assert_int_equal(fe_connect(&f, d, 8, &o), 0);
+	assert_int_equal(be_read(&f, "feature-gso-tcpv4"), 1); /* tx side: the backend's own */
+	s = ns_raw_socket(ifname, &ifindex);
+	assert_int_equal(setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(on)), 0);
+	fe_post_rx(&f, 0, 32);
+
+	real_tcp_frame(pkt4, sizeof(pkt4), v->spec.mac, PEER);
+	memset(&h, 0, sizeof(h));
+	h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h.csum_start = 34;
+	h.csum_offset = 16;
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	h.gso_size = 1300;
+	h.hdr_len = 54;
+	send_vnet(s, ifindex, v->spec.mac, &h, pkt4, sizeof(pkt4));
+	do
+		in = fe_rx_pkt(&f, 0, got, sizeof(got));
+	while (in.len < 14 || got[12] != 0x08 || got[13] != 0x00);
+	assert_true(in.prefix);
+	assert_int_equal(in.prefix_status, 0);
+	assert_int_equal(in.gso_size, 1300);
+	assert_false(in.flags & PVIO_NETRXF_extra_info);
+	assert_true(in.flags & PVIO_NETRXF_csum_blank);
+	assert_int_equal(in.len, sizeof(pkt4));
+	assert_memory_equal(got, pkt4, sizeof(pkt4));
+	assert_int_equal(in.slots, 1 + 1); /* prefix + one page */
+
+	/* TCPv6, two pages */
+	real_tcp6_frame(pkt6, sizeof(pkt6), v->spec.mac, PEER, 9000);
+	send_tcp6_gso(s, ifindex, v->spec.mac, pkt6, sizeof(pkt6), 1100);
+	do /* past any ND/MLD chatter of the namespace's stack */
+		in = fe_rx_ipv6(&f, got, sizeof(got));
+	while (in.len < 74 || got[20] != 6);
+	assert_true(in.prefix);
+	assert_int_equal(in.gso_size, 1100);
+	assert_false(in.flags & PVIO_NETRXF_extra_info);
+	assert_int_equal(in.len, sizeof(pkt6));
+	assert_memory_equal(got, pkt6, sizeof(pkt6));
+	assert_int_equal(in.slots, 1 + 2);
+	assert_int_equal(stats_tap(v).rx_drop_gso, 0);
+	close(s);
+	fe_close(&f);
+	pvio_domain_disconnect(d);
+	tvif_free(v);
+}
+
 static void multi_queue_vif_gets_a_multi_queue_tap(void **state)
 {
 	struct pvio_domain *d = domain_new("tapmq");
@@ -692,6 +755,7 @@ int main(void)
 		cmocka_unit_test(tap_offloads_pass_through_as_virtio_net_headers),
 		cmocka_unit_test(tap_tcpv6_gso_crosses_both_ways_as_virtio_net_headers),
 		cmocka_unit_test(tap_tcpv6_gso_is_segmented_for_a_guest_without_gso_tcpv6),
+		cmocka_unit_test(tap_gso_reaches_a_prefix_guest_behind_a_prefix_slot),
 		cmocka_unit_test(multi_queue_vif_gets_a_multi_queue_tap),
 		cmocka_unit_test(vif_bridge_script_plugs_the_vif_into_the_bridge),
 		cmocka_unit_test(missing_namespace_fails_with_one_clear_error),
