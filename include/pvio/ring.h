@@ -104,6 +104,8 @@ struct pvio_ring_back {
 	uint32_t rsp_prod_pvt;  /* next response slot to fill */
 	uint32_t rsp_prod_pub;  /* last value stored to sring->rsp_prod */
 	uint32_t req_event_set; /* value last stored to sring->req_event */
+	uint8_t lockstep;       /* pushes in a row of one response that kicked,
+				 * up to 2 (pvio_ring__back_refresh()) */
 	int error;
 	struct pvio_ring_stats stats;
 };

@@ -456,6 +456,44 @@ static void back_push_kicks_once_per_frontend_arm(void **state)
 	assert_int_equal(x->b.stats.kicks_avoided, 100);
 }
 
+/*
+ * Lockstep (one response per push, each one the frontend asked to be
+ * kicked for, twice in a row) is what makes an idle poll take the next
+ * request's slot line ahead of the request; a push of more, or one the
+ * frontend did not wait for, ends it. Polling in lockstep changes no
+ * result, also with the next slot the last one of the ring.
+ */
+static void back_lockstep_only_after_a_single_kicked_response(void **state)
+{
+	struct bx *x = *state;
+
+	assert_int_equal(x->b.lockstep, 0);
+	for (uint32_t i = 0; i < x->nr + 3; i++) {
+		hdr_set(&x->s->rsp_event, x->collected + 1); /* the front waits */
+		fake_front_publish(x, 1);
+		assert_int_equal(serve(x), 1);
+		assert_int_equal(pvio_ring_back_push(&x->b), 1);
+		assert_int_equal(x->b.lockstep, i == 0 ? 1 : 2);
+		assert_int_equal(fake_front_collect(x), 1);
+		/* Idle polls in lockstep: still nothing, nothing armed twice. */
+		assert_int_equal(pvio_ring_back_unconsumed(&x->b), 0);
+		assert_int_equal(pvio_ring_back_final_check(&x->b), 0);
+		assert_int_equal(pvio_ring_back_unconsumed(&x->b), 0);
+	}
+	hdr_set(&x->s->rsp_event, x->collected + 1);
+	fake_front_publish(x, 2);
+	assert_int_equal(serve(x), 2);
+	assert_int_equal(pvio_ring_back_push(&x->b), 1); /* kicked, but two */
+	assert_int_equal(x->b.lockstep, 0);
+	assert_int_equal(fake_front_collect(x), 2);
+	fake_front_publish(x, 1);
+	assert_int_equal(serve(x), 1);
+	assert_int_equal(pvio_ring_back_push(&x->b), 0); /* nobody waits */
+	assert_int_equal(x->b.lockstep, 0);
+	assert_int_equal(fake_front_collect(x), 1);
+	assert_int_equal(x->b.stats.protocol_errors, 0);
+}
+
 /* ------------------------------------------------------------- final check */
 
 static void back_final_check_arms_req_event_at_next_request(void **state)
@@ -801,6 +839,7 @@ int main(void)
 		T(back_push_kicks_exactly_when_rsp_event_in_published_range),
 		T(back_push_counts_every_kick_sent_and_avoided),
 		T(back_push_kicks_once_per_frontend_arm),
+		G(back_lockstep_only_after_a_single_kicked_response),
 		T(back_final_check_arms_req_event_at_next_request),
 		T(back_final_check_stores_req_event_only_when_it_changes),
 		T(back_final_check_reports_pending_without_arming),
