@@ -159,7 +159,8 @@ int pvio_ring_back_attach(struct pvio_ring_back *b, void *shared,
  * blkif_back_next_rsp(). The index logic stays in the functions above;
  * get_rsp/get_req copy the message out of its slot once, as a typed
  * assignment whose size is known at compile time (the compiler may leave
- * out the fields the caller never reads).
+ * out the fields the caller never reads, but after the copy it may not go
+ * back to the slot for the ones it does: pvio_ring__copied()).
  *
  * Bursts, for loops over many messages: take or reserve n slots at once
  * with the pvio_ring_*_burst() calls below (struct pvio_ring_burst), then
@@ -202,6 +203,7 @@ int pvio_ring_back_attach(struct pvio_ring_back *b, void *shared,
 		if (!slot)                                                     \
 			return pvio_ring__front_none(f);                       \
 		*out = *(const rsp_type *)slot;                                \
+		pvio_ring__copied();                                           \
 		return 1;                                                      \
 	}                                                                      \
 	static inline int name##_back_get_req(struct pvio_ring_back *b,        \
@@ -211,6 +213,7 @@ int pvio_ring_back_attach(struct pvio_ring_back *b, void *shared,
 		if (!slot)                                                     \
 			return pvio_ring__back_none(b);                        \
 		*out = *(const req_type *)slot;                                \
+		pvio_ring__copied();                                           \
 		return 1;                                                      \
 	}                                                                      \
 	static inline req_type *name##_front_burst_req(                        \
@@ -226,6 +229,7 @@ int pvio_ring_back_attach(struct pvio_ring_back *b, void *shared,
 	{                                                                      \
 		*out = *(const rsp_type *)pvio_ring__slot(                     \
 			f->slots, f->nr_slots, f->slot_size, it->first + k);   \
+		pvio_ring__copied();                                           \
 	}                                                                      \
 	static inline void name##_back_burst_req(                              \
 		const struct pvio_ring_back *b,                                \
@@ -233,6 +237,7 @@ int pvio_ring_back_attach(struct pvio_ring_back *b, void *shared,
 	{                                                                      \
 		*out = *(const req_type *)pvio_ring__slot(                     \
 			b->slots, b->nr_slots, b->slot_size, it->first + k);   \
+		pvio_ring__copied();                                           \
 	}                                                                      \
 	static inline rsp_type *name##_back_burst_rsp(                         \
 		const struct pvio_ring_back *b,                                \

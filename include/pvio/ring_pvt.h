@@ -29,6 +29,15 @@
 #define EINVAL 22
 #endif
 
+/*
+ * After a message is copied out of its slot: the compiler must treat the
+ * shared slot as changed from here on, so it can never serve a later use of
+ * the copy by reading the slot again (a compiler-made double fetch: the
+ * peer could rewrite the slot between the check and the use, XSA-155).
+ * Emits no instruction.
+ */
+#define pvio_ring__copied() atomic_signal_fence(memory_order_seq_cst)
+
 static inline void *pvio_ring__slot(unsigned char *slots, uint32_t nr_slots,
 				    uint32_t slot_size, uint32_t idx)
 {
@@ -220,6 +229,7 @@ static inline int pvio_ring_front_get_rsp(struct pvio_ring_front *f, void *out,
 	if (!slot)
 		return pvio_ring__front_none(f);
 	__builtin_memcpy(out, slot, len);
+	pvio_ring__copied();
 	return 1;
 }
 
@@ -399,6 +409,7 @@ static inline int pvio_ring_back_get_req(struct pvio_ring_back *b, void *out,
 	if (!slot)
 		return pvio_ring__back_none(b);
 	__builtin_memcpy(out, slot, len);
+	pvio_ring__copied();
 	return 1;
 }
 
