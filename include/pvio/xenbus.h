@@ -652,4 +652,20 @@ void pvio_xs_host_attach_fd(struct pvio_xs_host *h, int fd);
 /* Close the socket. Safe twice. */
 void pvio_xs_host_close(struct pvio_xs_host *h);
 
+/*
+ * Connect a store client to the store of a host run directory (the
+ * directory given to `pvio hostd --run-dir`): connect h to
+ * "<run_dir>/socket", bind xs to it with events[nr_events] as for
+ * pvio_xs_init(), and bound every call on xs to timeout_ms (-1: forever).
+ * The caller owns h, xs and events, which must outlive xs's use; on
+ * success it ends with pvio_xs_host_close(h). On failure h is closed
+ * (h->fd == -1) and xs is not usable.
+ * Returns 0, -EINVAL (NULL argument, nr_events 0), -ENAMETOOLONG (the
+ * socket path does not fit a Unix address), or connect()'s -errno
+ * (-ENOENT: no store there; -ECONNREFUSED: its hostd is gone).
+ */
+int pvio_xs_host_open(struct pvio_xs_host *h, struct pvio_xs *xs,
+		      const char *run_dir, struct pvio_xs_event *events,
+		      uint32_t nr_events, int timeout_ms);
+
 #endif /* PVIO_XENBUS_H */
