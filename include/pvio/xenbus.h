@@ -599,6 +599,30 @@ int pvio_xenbus_wait_otherend(struct pvio_xenbus_device *dev, uint32_t mask,
 			      int timeout_ms, enum pvio_xenbus_state *state);
 
 /*
+ * Frontend driver, reconnecting: wait up to timeout_ms (-1 forever) for a
+ * backend in InitWait at the dir the frontend's "backend" key names now
+ * (the toolstack may have created the device afresh, even at another
+ * backend). Each look detaches dev and calls attach(arg, nodename) with
+ * dev's own dir, which must attach dev again (the driver's attach, which
+ * records the backend it finds), then reads the backend's state. Between
+ * looks it waits for dev's state watch, at most 200 ms (the "backend" key
+ * itself is not watched); when the last attach failed and dev holds no
+ * watch, through nap(arg, ms) if given. Time runs on the store
+ * transport's now_ms, or, without one, by the slices waited.
+ * Call from the thread that owns dev's store connection.
+ * Returns 0 (dev attached, its backend in InitWait); -ETIMEDOUT; or the
+ * first error of attach or the store other than -ENOENT, -EINVAL and
+ * -EACCES (a device not there yet: a missing dir whose nearest ancestor
+ * the frontend may not read answers -EACCES, as in Xen).
+ */
+int pvio_xenbus_frontend_wait_backend(struct pvio_xenbus_device *dev,
+				      int timeout_ms,
+				      int (*attach)(void *arg,
+						    const char *nodename),
+				      void (*nap)(void *arg, int ms),
+				      void *arg);
+
+/*
  * Either driver: the fatal path of Linux's xenbus_dev_fatal(): write
  * "<-err> <msg>" to the device's error node and to the error tree, then
  * switch to Closed without the transition check (best effort: the store

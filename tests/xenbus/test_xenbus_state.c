@@ -3,7 +3,8 @@
  * The xenbus device state machine against the fake server, both ends in
  * one process over separate connections: attach, the handshake, valid and
  * invalid transitions at each end, missing and malformed keys (fatal:
- * error node written, device Closed), waiting for the other end.
+ * error node written, device Closed), waiting for the other end, and a
+ * reconnecting frontend's wait for a new backend.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -395,6 +396,104 @@ static void a_removed_device_is_enoent_not_a_hang(void **state)
 	assert_null(fake_xs_value(e->fx, FE "/state"));   /* not recreated */
 }
 
+/* ---- pvio_xenbus_frontend_wait_backend() -------------------------------- */
+
+#define BE3 "/local/domain/3/backend/vif/2/0"
+
+/* The driver's side of the wait: its attach and nap, counted. */
+struct looker {
+	struct env *e;
+	int looks, naps;
+	int missing_until;      /* looks before this one: -ENOENT, no attach */
+	int new_backend_at;     /* on this look the toolstack made BE3 */
+	int fail_at, fail_err;  /* on this look attach fails with fail_err */
+};
+
+static int look_attach(void *arg, const char *nodename)
+{
+	struct looker *l = arg;
+	struct env *e = l->e;
+	const struct pvio_xs_perm p[2] = { { 3, PVIO_XS_PERM_NONE },
+					   { 2, PVIO_XS_PERM_READ } };
+
+	assert_string_equal(nodename, FE);
+	l->looks++;
+	if (l->looks == l->fail_at)
+		return l->fail_err;
+	if (l->looks < l->missing_until)
+		return -ENOENT;
+	if (l->looks == l->new_backend_at) {
+		/* As a toolstack re-creating the vif at another backend. */
+		make_home(e, 3);
+		assert_int_equal(pvio_xs_mkdir(&e->ts->xs, 0, BE3), 0);
+		assert_int_equal(pvio_xs_set_perms(&e->ts->xs, 0, BE3, p, 2), 0);
+		assert_int_equal(pvio_xs_write(&e->ts->xs, 0, BE3 "/state", "2"), 0);
+		assert_int_equal(pvio_xs_write(&e->ts->xs, 0, FE "/backend", BE3), 0);
+		assert_int_equal(pvio_xs_write(&e->ts->xs, 0, FE "/backend-id", "3"), 0);
+	}
+	return pvio_xenbus_frontend_attach(&e->fdev, &e->fe->xs, "vif", 2, 0);
+}
+
+static void look_nap(void *arg, int ms)
+{
+	struct looker *l = arg;
+
+	assert_true(ms > 0 && ms <= 200);
+	l->naps++;
+}
+
+static void wait_backend_finds_a_new_backend_in_initwait(void **state)
+{
+	struct env *e = *state;
+	struct looker l = { .e = e, .new_backend_at = 3 };
+
+	attach_both(e);
+	assert_int_equal(pvio_xenbus_frontend_wait_backend(&e->fdev, -1, look_attach,
+							   look_nap, &l), 0);
+	assert_int_equal(l.looks, 3);
+	assert_int_equal(l.naps, 0);   /* attached each time: the watch waited */
+	assert_string_equal(e->fdev.otherend, BE3);
+	assert_int_equal(e->fdev.otherend_id, 3);
+	assert_true(e->fdev.watching);
+	assert_int_equal(e->fdev.otherend_state, PVIO_XENBUS_INIT_WAIT);
+}
+
+static void wait_backend_naps_while_the_frontend_cannot_attach(void **state)
+{
+	struct env *e = *state;
+	struct looker l = { .e = e, .missing_until = 3 };
+
+	attach_both(e);
+	assert_int_equal(pvio_xenbus_switch_state(&e->bdev, PVIO_XENBUS_INIT_WAIT), 0);
+	assert_int_equal(pvio_xenbus_frontend_wait_backend(&e->fdev, -1, look_attach,
+							   look_nap, &l), 0);
+	assert_int_equal(l.looks, 3);
+	assert_int_equal(l.naps, 2);
+	assert_string_equal(e->fdev.otherend, BE);
+}
+
+static void wait_backend_times_out_when_none_comes(void **state)
+{
+	struct env *e = *state;
+	struct looker l = { .e = e };
+
+	attach_both(e);   /* its backend stays Initialising */
+	assert_int_equal(pvio_xenbus_frontend_wait_backend(&e->fdev, 1000, look_attach,
+							   look_nap, &l), -ETIMEDOUT);
+	assert_true(l.looks > 1);
+}
+
+static void wait_backend_returns_an_attach_error_at_once(void **state)
+{
+	struct env *e = *state;
+	struct looker l = { .e = e, .fail_at = 2, .fail_err = -EIO };
+
+	attach_both(e);
+	assert_int_equal(pvio_xenbus_frontend_wait_backend(&e->fdev, -1, look_attach,
+							   look_nap, &l), -EIO);
+	assert_int_equal(l.looks, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +512,10 @@ int main(void)
 		T(a_peer_writing_a_non_state_is_fatal),
 		T(waiting_for_a_quiet_peer_times_out),
 		T(a_removed_device_is_enoent_not_a_hang),
+		T(wait_backend_finds_a_new_backend_in_initwait),
+		T(wait_backend_naps_while_the_frontend_cannot_attach),
+		T(wait_backend_times_out_when_none_comes),
+		T(wait_backend_returns_an_attach_error_at_once),
 #undef T
 	};
 
