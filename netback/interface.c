@@ -722,7 +722,7 @@ int pvio_netback_start(struct pvio_netback *nb)
 
 	if (!nb)
 		return -EINVAL;
-	if (nb->started)
+	if (nb->ctl.started)
 		return -EALREADY;
 	memset(&pp, 0, sizeof(pp));
 	pp.dev = nb->port_dev;
@@ -751,21 +751,13 @@ int pvio_netback_start(struct pvio_netback *nb)
 		}
 		nb->script_ran = true;
 	}
-	atomic_store(&nb->stop, false);
-	rc = pthread_create(&nb->ctl, NULL, nb_xenbus_main, nb);
-	if (rc)
-		return -rc;
-	nb->started = true;
-	return 0;
+	return pvio_host_thread_start(&nb->ctl, nb_xenbus_main, nb);
 }
 
 void pvio_netback_stop(struct pvio_netback *nb)
 {
-	if (!nb || !nb->started)
-		return;
-	atomic_store(&nb->stop, true);
-	pthread_join(nb->ctl, NULL);
-	nb->started = false;
+	if (nb)
+		pvio_host_thread_stop(&nb->ctl);
 }
 
 void pvio_netback_destroy(struct pvio_netback *nb)
