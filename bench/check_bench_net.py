@@ -8,6 +8,8 @@ not speed. Needs root (namespaces) and iperf3."""
 import glob
 import json
 import math
+import os
+import re
 import subprocess
 import sys
 
@@ -27,11 +29,31 @@ def fail(msg):
     sys.exit(1)
 
 
+STATE = "/tmp/pvio-bench-net-"
+
+
 def leftovers():
+    """net_iperf.sh's namespaces (pvb<tag>-g/p/d, tag = the state dir's
+    suffix) whose state dir is gone: a run at the same time keeps its own."""
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True,
                         text=True).stdout
-    left = [ln.split()[0] for ln in ns.splitlines() if ln.startswith("pvb-")]
+    left = []
+    for ln in ns.splitlines():
+        m = re.fullmatch(r"pvb(\w{6})-[gpd]", ln.split()[0]) if ln.split() else None
+        if m and not os.path.isdir(STATE + m.group(1)):
+            left.append(m.group(0))
     return left
+
+
+def running(state):
+    """Whether the state dir belongs to another run still going (its hostd
+    alive)."""
+    try:
+        with open(os.path.join(state, "hostd.pid")) as f:
+            os.kill(int(f.read().strip()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def finite(v):
@@ -40,7 +62,7 @@ def finite(v):
 
 def main():
     exe = sys.argv[1]
-    before = set(glob.glob("/tmp/pvio-bench-net-*"))
+    before = set(glob.glob(STATE + "*"))
     p = subprocess.run([exe, "net", "--bogus"], capture_output=True, text=True,
                        timeout=30)
     if p.returncode != 2 or "--bogus" not in p.stderr:
@@ -84,7 +106,7 @@ def main():
         fail(f"regime counts {reg} do not add up to 20 bodies x 1 repetition")
     if leftovers():
         fail(f"namespaces left behind: {leftovers()}")
-    left = set(glob.glob("/tmp/pvio-bench-net-*")) - before
+    left = {d for d in set(glob.glob(STATE + "*")) - before if not running(d)}
     if left:
         fail(f"state directories left behind: {sorted(left)}")
     print(f"ok: net: {len(doc['cases'])} cases, regimes {reg}")

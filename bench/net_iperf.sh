@@ -7,20 +7,30 @@
 #
 #   net_iperf.sh setup PVIO STATE   namespaces, veth pair, and the TAP path:
 #                                   pvio hostd, pvio netfront --tap eth0 in
-#                                   pvb-guest, pvio netback --port tap in
-#                                   pvb-dom0 (vif-bridge on xenbr0 with the
-#                                   uplink to pvb-peer); pids go to STATE/
-#   net_iperf.sh run veth|tap SECS  one iperf3 TCP run guest -> peer; prints
+#                                   the guest namespace, pvio netback --port
+#                                   tap in the dom0 one (vif-bridge on xenbr0
+#                                   with the uplink to the peer namespace);
+#                                   pids and names go to STATE/
+#   net_iperf.sh run STATE veth|tap SECS
+#                                   one iperf3 TCP run guest -> peer; prints
 #                                   the receiver's bits/s
-#   net_iperf.sh teardown STATE     stop what setup started, remove it all
+#   net_iperf.sh teardown STATE     stop what setup started, remove the
+#                                   namespaces it created (and only those)
 #
-# Paths: veth  pvb-guest veth0 10.88.1.2 <-> pvb-peer veth1 10.88.1.1
-#        tap   pvb-guest eth0 10.88.0.2 -> netfront -> ring -> netback ->
-#              vifN.0 -> xenbr0 (pvb-dom0) -> uplink <-> pvb-peer eth0 10.88.0.1
-# Names carry a pvb- prefix so that tests/net's namespaces never collide.
+# Paths: veth  guest veth0 10.88.1.2 <-> peer veth1 10.88.1.1
+#        tap   guest eth0 10.88.0.2 -> netfront -> ring -> netback ->
+#              vifN.0 -> xenbr0 (dom0) -> uplink <-> peer eth0 10.88.0.1
+# The namespaces are pvb<tag>-g, -p and -d, the tag being the last six
+# letters and digits of STATE's name (mkdtemp's unique suffix when
+# pvio-bench makes it: at most 11 characters, within IFNAMSIZ), so two runs
+# at once (each with its own STATE) and tests/net's namespaces never
+# collide, and a namespace whose STATE is gone is known to be leaked. Every
+# device is created inside its namespace, so device names cannot collide
+# either. STATE/names holds the names for run and teardown; STATE/netns
+# lists the namespaces this run created, one a line, for teardown to
+# remove (and nothing else).
 set -u
 
-G=pvb-guest P=pvb-peer D=pvb-dom0
 VIF="mac=00:16:3e:88:00:02,bridge=xenbr0,script=vif-bridge"
 
 die() {
@@ -38,6 +48,12 @@ wait_for() {
 		n=$((n - 1))
 	done
 	return 1
+}
+
+# The namespace names of the run whose state dir is $1 (setup wrote them).
+load_names() {
+	[ -f "$1/names" ] || die "no namespaces recorded in $1 (setup not run?)"
+	. "$1/names"
 }
 
 # A line in file $1 matching $2, within $3 tenths of a second.
@@ -61,12 +77,14 @@ teardown() {
 			rm -f "$st/$p.pid"
 		fi
 	done
-	for ns in $G $P $D; do
-		ip netns del $ns 2>/dev/null
-	done
+	if [ -f "$st/netns" ]; then
+		while read -r ns; do
+			[ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
+		done <"$st/netns"
+	fi
 	[ -d "$st/run" ] && rm -rf "$st/run"
 	rm -f "$st/hostd.out" "$st/netfront.out" "$st/netfront.err" \
-		"$st/netback.out" "$st/netback.err"
+		"$st/netback.out" "$st/netback.err" "$st/netns" "$st/names"
 	return 0
 }
 
@@ -77,8 +95,14 @@ setup() {
 	[ -x "$pvio" ] || die "no pvio at $pvio"
 	mkdir -p "$st" || die "cannot create $st"
 	teardown "$st"
+	tag=$(basename "$st" | tr -cd 'A-Za-z0-9' | tail -c 6)
+	[ -n "$tag" ] || die "state dir $st: no letters or digits in its name to tag namespaces with"
+	G=pvb$tag-g P=pvb$tag-p D=pvb$tag-d
+	printf 'G=%s P=%s D=%s\n' $G $P $D >"$st/names" || die "cannot write $st/names"
 	for ns in $G $P $D; do
-		ip netns add $ns || die "cannot create namespace $ns (root needed)"
+		ip netns add $ns ||
+			die "cannot create namespace $ns (root needed; or another run uses a state dir named like $st)"
+		echo $ns >>"$st/netns"
 		ip -n $ns link set lo up
 	done
 	# the plain path
@@ -118,7 +142,8 @@ setup() {
 }
 
 run() {
-	path=$1 secs=$2
+	load_names "$1"
+	path=$2 secs=$3
 	case $path in
 	veth) srv=10.88.1.1 cli=10.88.1.2 ;;
 	tap) srv=10.88.0.1 cli=10.88.0.2 ;;
@@ -145,7 +170,7 @@ run() {
 
 case ${1:-} in
 setup) [ $# -eq 3 ] || die "usage: setup PVIO STATE"; setup "$2" "$3" ;;
-run) [ $# -eq 3 ] || die "usage: run veth|tap SECS"; run "$2" "$3" ;;
+run) [ $# -eq 4 ] || die "usage: run STATE veth|tap SECS"; run "$2" "$3" "$4" ;;
 teardown) [ $# -eq 2 ] || die "usage: teardown STATE"; teardown "$2" ;;
-*) die "usage: setup PVIO STATE | run veth|tap SECS | teardown STATE" ;;
+*) die "usage: setup PVIO STATE | run STATE veth|tap SECS | teardown STATE" ;;
 esac

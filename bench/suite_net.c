@@ -274,15 +274,15 @@ static int pkt_body(struct nctx *c, unsigned body, struct pvio_bench_sample *s)
 	return 0;
 }
 
-static int script(struct nctx *c, const char *a1, const char *a2, const char *a3, char *out,
-		  size_t out_size)
+/* Run the iperf script with arguments a1.. (the first NULL ends them). */
+static int script(struct nctx *c, const char *a1, const char *a2, const char *a3,
+		  const char *a4, char *out, size_t out_size)
 {
 	char err[4096], line[512];
-	char *argv[] = { "/bin/sh", c->script, (char *)a1, (char *)a2, (char *)a3, NULL };
+	char *argv[] = { "/bin/sh", c->script, (char *)a1, (char *)a2, (char *)a3, (char *)a4,
+			 NULL };
 	int rc;
 
-	if (!a3)
-		argv[4] = NULL;
 	rc = run_child(argv, 120000, out, out_size, err, sizeof(err));
 	if (rc) {
 		last_line(err, line, sizeof(line));
@@ -305,12 +305,12 @@ static int iperf_body(struct nctx *c, unsigned body, struct pvio_bench_sample *s
 			return -errno;
 		}
 		c->iperf_up = true; /* teardown from here on, even after a failed setup */
-		if ((rc = script(c, "setup", c->pvio, c->state, out, sizeof(out))))
+		if ((rc = script(c, "setup", c->pvio, c->state, NULL, out, sizeof(out))))
 			return rc;
 	}
 	t0 = pvio_now_ns();
-	rc = script(c, "run", body == NB_IPERF_VETH ? "veth" : "tap", c->iperf_secs, out,
-		    sizeof(out));
+	rc = script(c, "run", c->state, body == NB_IPERF_VETH ? "veth" : "tap", c->iperf_secs,
+		    out, sizeof(out));
 	if (rc)
 		return rc;
 	double bps = strtod(out, NULL);
@@ -331,7 +331,7 @@ static void iperf_down(struct nctx *c)
 
 	if (!c->iperf_up)
 		return;
-	(void)script(c, "teardown", c->state, NULL, out, sizeof(out));
+	(void)script(c, "teardown", c->state, NULL, NULL, out, sizeof(out));
 	rmdir(c->state);
 	c->iperf_up = false;
 }

@@ -744,19 +744,14 @@ static bool storm_pause(struct bb_queue *q)
 {
 	struct pvio_blkback *bb = q->bb;
 	bool began;
-	uint64_t ns = pvio_evtchn_ratelimit_note(&q->rl, false, &began);
 
-	if (!ns)
+	if (!pvio_evtchn_ratelimit_pause(bb->cfg.evtchn, &q->rl, &q->port, 1, &began))
 		return false;
 	if (began)
 		bb_log(bb, "blkback %u/%u queue %u: event storm (%u empty events "
 		       "in a row); rate limiting its event channel",
 		       bb->cfg.fe, bb->devid, q->idx, q->rl.burst);
 	bb_count(&q->cnt, C_STORM_DELAYS, 1);
-	(void)pvio_evtchn_mask(bb->cfg.evtchn, q->port);
-	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-	nanosleep(&ts, NULL);
-	(void)pvio_evtchn_unmask(bb->cfg.evtchn, q->port);
 	return true;
 }
 

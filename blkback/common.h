@@ -25,6 +25,7 @@
 #include <pvio/blkback_engine.h>
 #include <pvio/blkif.h>
 #include <pvio/evtchn.h>
+#include <pvio/host.h>
 #include <pvio/evtchn_ratelimit.h>
 #include <pvio/grant.h>
 #include <pvio/ring.h>
@@ -275,9 +276,7 @@ struct pvio_blkback {
 	uint32_t ring_pages;
 
 	/* control */
-	pthread_t ctl;
-	bool started;
-	_Atomic bool stop;
+	struct pvio_host_thread ctl;
 	_Atomic bool broken;       /* a queue saw a protocol violation */
 	_Atomic bool fatal_done;
 	_Atomic uint32_t state;    /* own xenbus state, mirrored */

@@ -101,27 +101,15 @@ int pvio_blkback_create(const struct pvio_blkback_config *cfg,
 
 int pvio_blkback_start(struct pvio_blkback *bb)
 {
-	int rc;
-
 	if (!bb)
 		return -EINVAL;
-	if (bb->started)
-		return -EALREADY;
-	atomic_store(&bb->stop, false);
-	rc = pthread_create(&bb->ctl, NULL, bb_xenbus_main, bb);
-	if (rc)
-		return -rc;
-	bb->started = true;
-	return 0;
+	return pvio_host_thread_start(&bb->ctl, bb_xenbus_main, bb);
 }
 
 void pvio_blkback_stop(struct pvio_blkback *bb)
 {
-	if (!bb || !bb->started)
-		return;
-	atomic_store(&bb->stop, true);
-	pthread_join(bb->ctl, NULL);
-	bb->started = false;
+	if (bb)
+		pvio_host_thread_stop(&bb->ctl);
 }
 
 void pvio_blkback_destroy(struct pvio_blkback *bb)

@@ -332,7 +332,7 @@ static bool bb_poll(void *arg)
 		bb_queues_destroy(bb);
 		fatal(bb, -EPROTO, "frontend broke the ring protocol");
 	}
-	return !atomic_load(&bb->stop);
+	return !pvio_host_thread_stopping(&bb->ctl);
 }
 
 static void bb_state_changed(void *arg, enum pvio_xenbus_state s)

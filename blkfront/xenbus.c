@@ -408,54 +408,20 @@ int bf_xenbus_connect(struct pvio_blkfront *bf)
 	return handshake(bf, false);
 }
 
-/*
- * Wait, up to timeout_ms (-1 forever), for a backend in InitWait at the
- * dir the frontend's "backend" key names now (the toolstack may have
- * created the device afresh, even at another backend). Returns 0,
- * -ETIMEDOUT, or a store error.
- */
-static int wait_new_backend(struct pvio_blkfront *bf, int timeout_ms)
+static int reattach(void *arg, const char *nodename)
 {
+	return bf_xenbus_attach(arg, nodename);
+}
+
+/* With no watch to wait on: a sleep on the domain, as the event path does. */
+static void nap(void *arg, int ms)
+{
+	struct pvio_blkfront *bf = arg;
 	const struct pvio_evtchn *h = bf->d->evtchn;
-	uint64_t start = h->ops->now_ns(h->ops_ctx);
-	uint64_t limit = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * 1000000u;
-	char path[PVIO_XENBUS_PATH_MAX];
-	int err;
+	_Atomic uint32_t word = 0;
+	uint64_t until = h->ops->now_ns(h->ops_ctx) + (uint64_t)ms * 1000000u;
 
-	bf_memcpy(path, bf->xb.nodename, sizeof(path));
-	for (;;) {
-		enum pvio_xenbus_state st = PVIO_XENBUS_UNKNOWN;
-
-		/* Attach again: the backend key may name a new dir. */
-		(void)pvio_xenbus_detach(&bf->xb);
-		err = bf_xenbus_attach(bf, path);
-		if (err == 0) {
-			err = pvio_xenbus_read_otherend_state(&bf->xb, &st);
-			if (err == 0 && st == PVIO_XENBUS_INIT_WAIT)
-				return 0;
-		}
-		/* Not there yet: a missing dir whose nearest ancestor we
-		 * may not read answers -EACCES, as in Xen. */
-		if (err && err != -ENOENT && err != -EINVAL && err != -EACCES)
-			return err;
-		uint64_t spent = h->ops->now_ns(h->ops_ctx) - start;
-		if (spent >= limit)
-			return -ETIMEDOUT;
-		/* A watch event, or a slice: the backend key itself is not
-		 * watched, so look again now and then. */
-		uint64_t left_ms = (limit - spent) / 1000000u;
-		int slice = left_ms < 200 ? (int)left_ms + 1 : 200;
-		if (bf->xb.watching) {
-			err = pvio_xs_wait_token(bf->d->xs, bf->xb.token, slice);
-			if (err < 0)
-				return err;
-		} else {
-			_Atomic uint32_t word = 0;
-			uint64_t until = h->ops->now_ns(h->ops_ctx) +
-					 (uint64_t)slice * 1000000u;
-			h->ops->sleep(h->ops_ctx, bf->d->domid, &word, 0, until);
-		}
-	}
+	h->ops->sleep(h->ops_ctx, bf->d->domid, &word, 0, until);
 }
 
 /*
@@ -469,7 +435,7 @@ int bf_xenbus_reconnect(struct pvio_blkfront *bf, int timeout_ms)
 
 	if (err && err != -ENOENT)
 		return err;
-	err = wait_new_backend(bf, timeout_ms);
+	err = pvio_xenbus_frontend_wait_backend(&bf->xb, timeout_ms, reattach, nap, bf);
 	if (err)
 		return err;
 	err = handshake(bf, true);

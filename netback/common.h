@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include <pvio/evtchn.h>
+#include <pvio/host.h>
 #include <pvio/evtchn_ratelimit.h>
 #include <pvio/grant.h>
 #include <pvio/netback.h>
@@ -375,9 +376,7 @@ struct pvio_netback {
 	uint32_t nr_mcast;
 
 	/* control */
-	pthread_t ctl;
-	bool started;
-	_Atomic bool stop;
+	struct pvio_host_thread ctl;
 	_Atomic bool broken;
 	_Atomic bool fatal_done;
 	_Atomic uint32_t state;

@@ -246,24 +246,16 @@ static bool wait_event(struct nb_queue *q, uint64_t timeout_ns)
 static bool storm_pause(struct nb_queue *q)
 {
 	struct pvio_netback *nb = q->nb;
+	const uint32_t ports[2] = { q->tx_port, q->rx_port };
 	bool began;
-	uint64_t ns = pvio_evtchn_ratelimit_note(&q->rl, false, &began);
 
-	if (!ns)
+	if (!pvio_evtchn_ratelimit_pause(nb->cfg.evtchn, &q->rl, ports, 2, &began))
 		return false;
 	if (began)
 		nb_log(nb, "netback %u/%u queue %u: event storm (%u empty events in a "
 		       "row); rate limiting its event channels",
 		       nb->cfg.fe, nb->devid, q->idx, q->rl.burst);
 	nb_count(&q->cnt, C_STORM_DELAYS, 1);
-	(void)pvio_evtchn_mask(nb->cfg.evtchn, q->tx_port);
-	if (q->rx_port != q->tx_port)
-		(void)pvio_evtchn_mask(nb->cfg.evtchn, q->rx_port);
-	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-	nanosleep(&ts, NULL);
-	(void)pvio_evtchn_unmask(nb->cfg.evtchn, q->tx_port);
-	if (q->rx_port != q->tx_port)
-		(void)pvio_evtchn_unmask(nb->cfg.evtchn, q->rx_port);
 	return true;
 }
 
@@ -730,7 +722,7 @@ int pvio_netback_start(struct pvio_netback *nb)
 
 	if (!nb)
 		return -EINVAL;
-	if (nb->started)
+	if (nb->ctl.started)
 		return -EALREADY;
 	memset(&pp, 0, sizeof(pp));
 	pp.dev = nb->port_dev;
@@ -759,21 +751,13 @@ int pvio_netback_start(struct pvio_netback *nb)
 		}
 		nb->script_ran = true;
 	}
-	atomic_store(&nb->stop, false);
-	rc = pthread_create(&nb->ctl, NULL, nb_xenbus_main, nb);
-	if (rc)
-		return -rc;
-	nb->started = true;
-	return 0;
+	return pvio_host_thread_start(&nb->ctl, nb_xenbus_main, nb);
 }
 
 void pvio_netback_stop(struct pvio_netback *nb)
 {
-	if (!nb || !nb->started)
-		return;
-	atomic_store(&nb->stop, true);
-	pthread_join(nb->ctl, NULL);
-	nb->started = false;
+	if (nb)
+		pvio_host_thread_stop(&nb->ctl);
 }
 
 void pvio_netback_destroy(struct pvio_netback *nb)

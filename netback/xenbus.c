@@ -345,7 +345,7 @@ static bool nb_poll(void *arg)
 		snprintf(msg, sizeof(msg), "%s", nb->fatal_msg);
 		fatal(nb, -EPROTO, msg);
 	}
-	return !atomic_load(&nb->stop);
+	return !pvio_host_thread_stopping(&nb->ctl);
 }
 
 static void nb_state_changed(void *arg, enum pvio_xenbus_state s)

@@ -425,45 +425,9 @@ int nf_xenbus_connect(struct pvio_netfront *nf)
 	return handshake(nf, false);
 }
 
-/*
- * Wait, up to timeout_ms (-1 forever), for a backend in InitWait at the
- * dir the frontend's "backend" key names now (the toolstack may have
- * created the vif afresh). Returns 0, -ETIMEDOUT, or a store error.
- */
-static int wait_new_backend(struct pvio_netfront *nf, int timeout_ms)
+static int reattach(void *arg, const char *nodename)
 {
-	const struct pvio_evtchn *h = nf->d->evtchn;
-	uint64_t start = h->ops->now_ns(h->ops_ctx);
-	uint64_t limit = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * 1000000u;
-	char path[PVIO_XENBUS_PATH_MAX];
-	int err;
-
-	nf_memcpy(path, nf->xb.nodename, sizeof(path));
-	for (;;) {
-		enum pvio_xenbus_state st = PVIO_XENBUS_UNKNOWN;
-
-		(void)pvio_xenbus_detach(&nf->xb);
-		err = nf_xenbus_attach(nf, path);
-		if (err == 0) {
-			err = pvio_xenbus_read_otherend_state(&nf->xb, &st);
-			if (err == 0 && st == PVIO_XENBUS_INIT_WAIT)
-				return 0;
-		}
-		/* Not there yet: a missing dir whose nearest ancestor we may
-		 * not read answers -EACCES, as in Xen. */
-		if (err && err != -ENOENT && err != -EINVAL && err != -EACCES)
-			return err;
-		uint64_t spent = h->ops->now_ns(h->ops_ctx) - start;
-		if (spent >= limit)
-			return -ETIMEDOUT;
-		uint64_t left_ms = (limit - spent) / 1000000u;
-		int slice = left_ms < 200 ? (int)left_ms + 1 : 200;
-		/* A watch event on its state, or a slice: the backend key
-		 * itself is not watched. */
-		err = pvio_xs_wait_token(nf->d->xs, nf->xb.token, slice);
-		if (err < 0)
-			return err;
-	}
+	return nf_xenbus_attach(arg, nodename);
 }
 
 /* Linux's netfront_resume(): Closed, a backend in InitWait, then the
@@ -474,7 +438,7 @@ int nf_xenbus_reconnect(struct pvio_netfront *nf, int timeout_ms)
 
 	if (err && err != -ENOENT)
 		return err;
-	err = wait_new_backend(nf, timeout_ms);
+	err = pvio_xenbus_frontend_wait_backend(&nf->xb, timeout_ms, reattach, NULL, nf);
 	if (!err)
 		err = handshake(nf, true);
 	if (!err)

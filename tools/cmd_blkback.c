@@ -263,7 +263,7 @@ int blkback_side_run(const struct blkback_side_opts *o)
 			  o->run_dir, strerror(-rc));
 		return PVIO_EXIT_FAIL;
 	}
-	rc = dom_store_open(o->run_dir, &ts_host, &ts, ts_ev, 8);
+	rc = pvio_xs_host_open(&ts_host, &ts, o->run_dir, ts_ev, 8, DOM_STORE_TIMEOUT_MS);
 	if (rc) {
 		side_fail(o, "cannot reach the store at %s/socket: %s", o->run_dir,
 			  strerror(-rc));
@@ -301,7 +301,7 @@ int blkback_side_run(const struct blkback_side_opts *o)
 				  o->disk->devid, strerror(-rc));
 			break;
 		}
-		rc = dom_store_open(o->run_dir, &bx_host, &bx, bx_ev, 16);
+		rc = pvio_xs_host_open(&bx_host, &bx, o->run_dir, bx_ev, 16, DOM_STORE_TIMEOUT_MS);
 		if (rc && !pvio_domain_hostd_alive(d)) {
 			side_fail(o, "hostd at %s went away", o->run_dir);
 			break;

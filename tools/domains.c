@@ -163,29 +163,10 @@ int dom_hostd_start(struct dom_run *r, uint32_t frames)
 	return rc;
 }
 
-int dom_store_open(const char *run_dir, struct pvio_xs_host *h, struct pvio_xs *xs,
-		   struct pvio_xs_event *ev, uint32_t nev)
-{
-	char path[4200];
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/socket", run_dir);
-	rc = pvio_xs_host_connect(h, path);
-	if (rc)
-		return rc;
-	rc = pvio_xs_init(xs, &pvio_xs_host_ops, h, ev, nev);
-	if (rc) {
-		pvio_xs_host_close(h);
-		return rc;
-	}
-	pvio_xs_set_timeout(xs, 10000);
-	return 0;
-}
-
 int dom_toolstack_open(struct dom_run *r)
 {
-	int rc = dom_store_open(r->run_dir, &r->ts_host, &r->ts, r->ts_ev,
-				sizeof(r->ts_ev) / sizeof(r->ts_ev[0]));
+	int rc = pvio_xs_host_open(&r->ts_host, &r->ts, r->run_dir, r->ts_ev,
+				   sizeof(r->ts_ev) / sizeof(r->ts_ev[0]), DOM_STORE_TIMEOUT_MS);
 
 	if (rc) {
 		dom_fail(r, "cannot reach the store at %s/socket: %s", r->run_dir,

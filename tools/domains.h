@@ -112,10 +112,8 @@ bool dom_wait_go(int fd);
 int dom_wait_device(struct pvio_domain *d, const char *kind, uint32_t devid,
 		    int wait_s);
 
-/* Connect a store client to run_dir's socket, with 10 s timeouts.
- * 0 or -errno. */
-int dom_store_open(const char *run_dir, struct pvio_xs_host *h, struct pvio_xs *xs,
-		   struct pvio_xs_event *ev, uint32_t nev);
+/* The store timeout of the commands' clients (pvio_xs_host_open()). */
+#define DOM_STORE_TIMEOUT_MS 10000
 
 bool dom_node_exists(struct pvio_xs *xs, const char *path);
 

@@ -5,6 +5,8 @@
  * core library stays free of libc.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -108,4 +110,31 @@ void pvio_xs_host_close(struct pvio_xs_host *h)
 	if (h->fd >= 0)
 		close(h->fd);
 	h->fd = -1;
+}
+
+int pvio_xs_host_open(struct pvio_xs_host *h, struct pvio_xs *xs,
+		      const char *run_dir, struct pvio_xs_event *events,
+		      uint32_t nr_events, int timeout_ms)
+{
+	char path[PATH_MAX];
+	int n, rc;
+
+	if (!h)
+		return -EINVAL;
+	h->fd = -1;
+	if (!xs || !run_dir || !events || nr_events == 0)
+		return -EINVAL;
+	n = snprintf(path, sizeof(path), "%s/socket", run_dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	rc = pvio_xs_host_connect(h, path);
+	if (rc)
+		return rc;
+	rc = pvio_xs_init(xs, &pvio_xs_host_ops, h, events, nr_events);
+	if (rc) {
+		pvio_xs_host_close(h);
+		return rc;
+	}
+	pvio_xs_set_timeout(xs, timeout_ms);
+	return 0;
 }

@@ -415,6 +415,55 @@ int pvio_xenbus_wait_otherend(struct pvio_xenbus_device *dev, uint32_t mask,
 	}
 }
 
+int pvio_xenbus_frontend_wait_backend(struct pvio_xenbus_device *dev,
+				      int timeout_ms,
+				      int (*attach)(void *arg,
+						    const char *nodename),
+				      void (*nap)(void *arg, int ms),
+				      void *arg)
+{
+	struct pvio_xs *xs = dev->xs;
+	const struct pvio_xs_transport_ops *ops = xs->ops;
+	bool clocked = ops->now_ms != NULL;
+	uint64_t start = clocked ? ops->now_ms(xs->ctx) : 0;
+	uint64_t limit = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms;
+	uint64_t waited = 0;
+	char path[PVIO_XENBUS_PATH_MAX];
+	int err;
+
+	/* attach() rewrites dev, nodename with it. */
+	if (copy_str(path, sizeof(path), dev->nodename) < 0)
+		return -EINVAL;
+	for (;;) {
+		enum pvio_xenbus_state st = PVIO_XENBUS_UNKNOWN;
+
+		/* Attach again: the backend key may name a new dir. */
+		(void)pvio_xenbus_detach(dev);
+		err = attach(arg, path);
+		if (err == 0) {
+			err = pvio_xenbus_read_otherend_state(dev, &st);
+			if (err == 0 && st == PVIO_XENBUS_INIT_WAIT)
+				return 0;
+		}
+		if (err && err != -ENOENT && err != -EINVAL && err != -EACCES)
+			return err;
+		uint64_t spent = clocked ? ops->now_ms(xs->ctx) - start : waited;
+		if (spent >= limit)
+			return -ETIMEDOUT;
+		uint64_t left = limit - spent;
+		int slice = left < 200 ? (int)left + 1 : 200;
+
+		if (dev->watching || nap == NULL) {
+			err = pvio_xs_wait_token(xs, dev->token, slice);
+			if (err < 0)
+				return err;
+		} else {
+			nap(arg, slice);
+		}
+		waited += (uint64_t)slice;
+	}
+}
+
 int pvio_xenbus_otherend_read_uint(struct pvio_xenbus_device *dev,
 				   const char *node, uint64_t max,
 				   uint64_t *out)

@@ -55,4 +55,30 @@ void pvio_evtchn_ratelimit_init(struct pvio_evtchn_ratelimit *rl, uint32_t burst
 uint64_t pvio_evtchn_ratelimit_note(struct pvio_evtchn_ratelimit *rl, bool work,
 				    bool *storm_began);
 
+/* ------------------------------------------------------------------------
+ * Host (library pvio_evtchn_host, not freestanding): the pause itself, for
+ * a backend's queue thread. It sleeps the calling thread with nanosleep():
+ * the event channel's own sleep (struct pvio_evtchn_wait_ops) waits on a
+ * domain's waiter, which the eventfd platform keys on the domain, not on
+ * this thread, and the freestanding core has no other way to sleep.
+ * ------------------------------------------------------------------------ */
+
+struct pvio_evtchn;
+
+/*
+ * An event of a queue brought no work: note it in rl and, when the rate
+ * limiter answers with a delay, mask ports[0..nr_ports) of h, sleep that
+ * long, then unmask them in the same order (an event that came meanwhile
+ * is raised again, so nothing posted in the pause is missed). A port
+ * equal to an earlier one in ports[] is skipped (a queue whose tx and rx
+ * share one). Logging and counting the pause stay with the caller.
+ * The owning queue's thread only.
+ * Returns the pause in ns, 0 when none was due (nothing masked);
+ * *storm_began (may be NULL) as for pvio_evtchn_ratelimit_note().
+ */
+uint64_t pvio_evtchn_ratelimit_pause(struct pvio_evtchn *h,
+				     struct pvio_evtchn_ratelimit *rl,
+				     const uint32_t *ports, uint32_t nr_ports,
+				     bool *storm_began);
+
 #endif /* PVIO_EVTCHN_RATELIMIT_H */

@@ -9,6 +9,8 @@
 #ifndef PVIO_HOST_H
 #define PVIO_HOST_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,5 +36,29 @@ int pvio_cpu_count(void);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t pvio_now_ns(void);
+
+/*
+ * A thread that runs until asked to stop, as a backend device's control
+ * thread: its function looks at pvio_host_thread_stopping() between
+ * rounds and returns once it is true. Caller-allocated and zeroed (not
+ * started); one owner starts and stops it, never from the thread itself.
+ */
+struct pvio_host_thread {
+	pthread_t thread;
+	_Atomic bool stop;
+	bool started;
+};
+
+/* Run fn(arg) on a new thread. 0, -EINVAL (NULL t or fn), -EALREADY
+ * (started and not stopped), or pthread_create()'s -errno. */
+int pvio_host_thread_start(struct pvio_host_thread *t, void *(*fn)(void *),
+			   void *arg);
+
+/* Ask the thread to stop and join it. Nothing when not started (so safe
+ * twice, and on NULL). */
+void pvio_host_thread_stop(struct pvio_host_thread *t);
+
+/* Whether the owner asked the thread to stop. Any thread. */
+bool pvio_host_thread_stopping(struct pvio_host_thread *t);
 
 #endif /* PVIO_HOST_H */

@@ -599,6 +599,30 @@ int pvio_xenbus_wait_otherend(struct pvio_xenbus_device *dev, uint32_t mask,
 			      int timeout_ms, enum pvio_xenbus_state *state);
 
 /*
+ * Frontend driver, reconnecting: wait up to timeout_ms (-1 forever) for a
+ * backend in InitWait at the dir the frontend's "backend" key names now
+ * (the toolstack may have created the device afresh, even at another
+ * backend). Each look detaches dev and calls attach(arg, nodename) with
+ * dev's own dir, which must attach dev again (the driver's attach, which
+ * records the backend it finds), then reads the backend's state. Between
+ * looks it waits for dev's state watch, at most 200 ms (the "backend" key
+ * itself is not watched); when the last attach failed and dev holds no
+ * watch, through nap(arg, ms) if given. Time runs on the store
+ * transport's now_ms, or, without one, by the slices waited.
+ * Call from the thread that owns dev's store connection.
+ * Returns 0 (dev attached, its backend in InitWait); -ETIMEDOUT; or the
+ * first error of attach or the store other than -ENOENT, -EINVAL and
+ * -EACCES (a device not there yet: a missing dir whose nearest ancestor
+ * the frontend may not read answers -EACCES, as in Xen).
+ */
+int pvio_xenbus_frontend_wait_backend(struct pvio_xenbus_device *dev,
+				      int timeout_ms,
+				      int (*attach)(void *arg,
+						    const char *nodename),
+				      void (*nap)(void *arg, int ms),
+				      void *arg);
+
+/*
  * Either driver: the fatal path of Linux's xenbus_dev_fatal(): write
  * "<-err> <msg>" to the device's error node and to the error tree, then
  * switch to Closed without the transition check (best effort: the store
@@ -651,5 +675,21 @@ void pvio_xs_host_attach_fd(struct pvio_xs_host *h, int fd);
 
 /* Close the socket. Safe twice. */
 void pvio_xs_host_close(struct pvio_xs_host *h);
+
+/*
+ * Connect a store client to the store of a host run directory (the
+ * directory given to `pvio hostd --run-dir`): connect h to
+ * "<run_dir>/socket", bind xs to it with events[nr_events] as for
+ * pvio_xs_init(), and bound every call on xs to timeout_ms (-1: forever).
+ * The caller owns h, xs and events, which must outlive xs's use; on
+ * success it ends with pvio_xs_host_close(h). On failure h is closed
+ * (h->fd == -1) and xs is not usable.
+ * Returns 0, -EINVAL (NULL argument, nr_events 0), -ENAMETOOLONG (the
+ * socket path does not fit a Unix address), or connect()'s -errno
+ * (-ENOENT: no store there; -ECONNREFUSED: its hostd is gone).
+ */
+int pvio_xs_host_open(struct pvio_xs_host *h, struct pvio_xs *xs,
+		      const char *run_dir, struct pvio_xs_event *events,
+		      uint32_t nr_events, int timeout_ms);
 
 #endif /* PVIO_XENBUS_H */

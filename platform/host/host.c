@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Shared memory, CPU placement and clocks on a Linux host. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -83,4 +85,35 @@ uint64_t pvio_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int pvio_host_thread_start(struct pvio_host_thread *t, void *(*fn)(void *),
+			   void *arg)
+{
+	int rc;
+
+	if (!t || !fn)
+		return -EINVAL;
+	if (t->started)
+		return -EALREADY;
+	atomic_store(&t->stop, false);
+	rc = pthread_create(&t->thread, NULL, fn, arg);
+	if (rc)
+		return -rc;
+	t->started = true;
+	return 0;
+}
+
+void pvio_host_thread_stop(struct pvio_host_thread *t)
+{
+	if (!t || !t->started)
+		return;
+	atomic_store(&t->stop, true);
+	pthread_join(t->thread, NULL);
+	t->started = false;
+}
+
+bool pvio_host_thread_stopping(struct pvio_host_thread *t)
+{
+	return atomic_load(&t->stop);
 }

@@ -55,12 +55,7 @@ static struct env *E;
 static void xs_connect(struct env *e, struct pvio_xs_host *h, struct pvio_xs *xs,
 		       struct pvio_xs_event *ev, uint32_t nev)
 {
-	char path[128];
-
-	snprintf(path, sizeof(path), "%s/socket", e->dir);
-	assert_int_equal(pvio_xs_host_connect(h, path), 0);
-	assert_int_equal(pvio_xs_init(xs, &pvio_xs_host_ops, h, ev, nev), 0);
-	pvio_xs_set_timeout(xs, WAIT_MS);
+	assert_int_equal(pvio_xs_host_open(h, xs, e->dir, ev, nev, WAIT_MS), 0);
 }
 
 static int setup(void **state)

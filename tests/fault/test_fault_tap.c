@@ -21,12 +21,9 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
-#include <net/if.h>
 #include <poll.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,34 +43,15 @@
 #include "common.h" /* netback's private header */
 
 #include "../netback/nb_test_fe.h"
+#include "../netback/tap_helper.h"
 #include "fault_log.h"
 
 static char NS[32];
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return rc == -1 ? -1 : WEXITSTATUS(rc);
-}
-
 static int setup_more(struct env *e)
 {
 	(void)e;
-	snprintf(NS, sizeof(NS), "flt-tap-%d", (int)getpid());
-	if (sh("ip netns add %s", NS) != 0)
-		return -EPERM;
-	/* no IPv6 chatter (router solicitations, MLD) on the TAPs */
-	(void)sh("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
-		 "net.ipv6.conf.default.disable_ipv6=1", NS);
-	return 0;
+	return tap_ns_create(NS, sizeof(NS), "flt-tap");
 }
 
 /* A failed case leaves its vifs running: the machine is then leaked,
@@ -83,7 +60,7 @@ static bool machine_left;
 
 static int teardown_ns(void **state)
 {
-	(void)sh("ip netns del %s", NS);
+	tap_ns_remove(NS);
 	return machine_left ? 0 : teardown(state);
 }
 
@@ -109,32 +86,6 @@ struct tvif {
 	char ifname[16];
 	int sock, ifindex;
 };
-
-static int ns_raw_socket(const char *ifname, int *ifindex)
-{
-	char path[64];
-	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	int ns, s;
-	struct sockaddr_ll sll;
-
-	snprintf(path, sizeof(path), "/run/netns/%s", NS);
-	ns = open(path, O_RDONLY | O_CLOEXEC);
-	assert_true(self >= 0 && ns >= 0);
-	assert_int_equal(setns(ns, CLONE_NEWNET), 0);
-	*ifindex = (int)if_nametoindex(ifname);
-	s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
-	assert_int_equal(setns(self, CLONE_NEWNET), 0);
-	close(ns);
-	close(self);
-	assert_true(*ifindex > 0);
-	assert_true(s >= 0);
-	memset(&sll, 0, sizeof(sll));
-	sll.sll_family = AF_PACKET;
-	sll.sll_protocol = htons(ETH_P_ALL);
-	sll.sll_ifindex = *ifindex;
-	assert_int_equal(bind(s, (struct sockaddr *)&sll, sizeof(sll)), 0);
-	return s;
-}
 
 /* The TAP is named ifname (this helper's prefix, flt) in the namespace. */
 static struct tvif *tvif_new(pvio_domid_t fe, const char *mac, uint32_t devid,
@@ -244,7 +195,7 @@ static struct good *good_up(void)
 	g->d = domain_new("tgood");
 	g->v = tvif_new(g->d->domid, "00:16:3e:00:0f:01", 0, "flt-good");
 	assert_int_equal(fe_connect(&g->f, g->d, 0, &o), 0);
-	g->v->sock = ns_raw_socket(g->v->ifname, &g->v->ifindex);
+	g->v->sock = tap_ns_packet_socket(NS, g->v->ifname, SOCK_NONBLOCK, &g->v->ifindex);
 	return g;
 }
 
@@ -319,7 +270,7 @@ static void evil_up(struct evil *e)
 	e->d = domain_new("tevil");
 	e->v = tvif_new(e->d->domid, "00:16:3e:00:0f:02", 0, "flt-evil");
 	assert_int_equal(fe_connect(&e->f, e->d, 0, &o), 0);
-	e->v->sock = ns_raw_socket(e->v->ifname, &e->v->ifindex);
+	e->v->sock = tap_ns_packet_socket(NS, e->v->ifname, SOCK_NONBLOCK, &e->v->ifindex);
 }
 
 static void evil_down(struct evil *e)

@@ -93,15 +93,9 @@ static int dev_start(struct pvio_domain *d, struct pvio_xs *ts, const char *run_
 	rc = pvio_xenbus_device_create(ts, "vbd", 0, v->fe, DEVID, &keys);
 	if (rc)
 		return rc;
-	snprintf(path, sizeof(path), "%s/socket", run_dir);
-	v->xh.fd = -1;
-	rc = pvio_xs_host_connect(&v->xh, path);
+	rc = pvio_xs_host_open(&v->xh, &v->xs, run_dir, v->ev, 16, 10000);
 	if (rc)
 		return rc;
-	rc = pvio_xs_init(&v->xs, &pvio_xs_host_ops, &v->xh, v->ev, 16);
-	if (rc)
-		return rc;
-	pvio_xs_set_timeout(&v->xs, 10000);
 	struct pvio_blkback_config cfg = { 0 };
 	pvio_blkback_config_from_domain(&cfg, d);
 	cfg.fe = v->fe;

@@ -59,25 +59,6 @@ static unsigned long parse_num(const char *opt, const char *v, unsigned long max
 	return n;
 }
 
-static int xs_open(const char *run_dir, struct pvio_xs_host *h, struct pvio_xs *xs,
-		   struct pvio_xs_event *ev, uint32_t nev)
-{
-	char path[4096];
-	int err;
-
-	snprintf(path, sizeof(path), "%s/socket", run_dir);
-	err = pvio_xs_host_connect(h, path);
-	if (err)
-		return err;
-	err = pvio_xs_init(xs, &pvio_xs_host_ops, h, ev, nev);
-	if (err) {
-		pvio_xs_host_close(h);
-		return err;
-	}
-	pvio_xs_set_timeout(xs, STORE_TIMEOUT_MS);
-	return 0;
-}
-
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -207,9 +188,9 @@ int main(int argc, char **argv)
 			run_dir, strerror(-err));
 		return 1;
 	}
-	err = xs_open(run_dir, &ts_host, &ts, ts_ev, 8);
+	err = pvio_xs_host_open(&ts_host, &ts, run_dir, ts_ev, 8, STORE_TIMEOUT_MS);
 	if (!err)
-		err = xs_open(run_dir, &bb_host, &bbxs, bb_ev, 16);
+		err = pvio_xs_host_open(&bb_host, &bbxs, run_dir, bb_ev, 16, STORE_TIMEOUT_MS);
 	if (err) {
 		fprintf(stderr, "pvio-nbd-backend: the store at %s/socket: %s\n", run_dir,
 			strerror(-err));

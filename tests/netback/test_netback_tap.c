@@ -12,12 +12,9 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
-#include <net/if.h>
 #include <poll.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,7 +24,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -38,38 +34,19 @@
 
 #include "common.h"
 #include "nb_test_fe.h"
+#include "tap_helper.h"
 
 static char NS[32];
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return rc == -1 ? -1 : WEXITSTATUS(rc);
-}
 
 static int setup_more(struct env *e)
 {
 	(void)e;
-	snprintf(NS, sizeof(NS), "pvio-nbt-%d", (int)getpid());
-	if (sh("ip netns add %s", NS) != 0)
-		return -EPERM;
-	/* no IPv6 chatter (router solicitations, MLD) on the test's links */
-	(void)sh("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
-		 "net.ipv6.conf.default.disable_ipv6=1", NS);
-	return 0;
+	return tap_ns_create(NS, sizeof(NS), "pvio-nbt");
 }
 
 static int teardown_ns(void **state)
 {
-	(void)sh("ip netns del %s", NS);
+	tap_ns_remove(NS);
 	return teardown(state);
 }
 
@@ -117,33 +94,6 @@ static void tvif_free(struct tvif *v)
 	free(v);
 }
 
-/* A raw socket on ifname inside the namespace. */
-static int ns_raw_socket(const char *ifname, int *ifindex)
-{
-	char path[64];
-	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	int ns, s;
-	struct sockaddr_ll sll;
-
-	snprintf(path, sizeof(path), "/run/netns/%s", NS);
-	ns = open(path, O_RDONLY | O_CLOEXEC);
-	assert_true(self >= 0 && ns >= 0);
-	assert_int_equal(setns(ns, CLONE_NEWNET), 0);
-	*ifindex = (int)if_nametoindex(ifname);
-	s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
-	assert_int_equal(setns(self, CLONE_NEWNET), 0);
-	close(ns);
-	close(self);
-	assert_true(*ifindex > 0);
-	assert_true(s >= 0);
-	memset(&sll, 0, sizeof(sll));
-	sll.sll_family = AF_PACKET;
-	sll.sll_protocol = htons(ETH_P_ALL);
-	sll.sll_ifindex = *ifindex;
-	assert_int_equal(bind(s, (struct sockaddr *)&sll, sizeof(sll)), 0);
-	return s;
-}
-
 /* Where a packet socket sends a frame for mac out of ifindex. */
 static struct sockaddr_ll ll_to(int ifindex, const uint8_t *mac)
 {
@@ -176,7 +126,7 @@ static void tap_frames_cross_between_guest_and_namespace(void **state)
 	snprintf(ifname, sizeof(ifname), "vif%u.1", d->domid);
 	assert_string_equal(pvio_netback_ifname(v->nb), ifname);
 	assert_int_equal(fe_connect(&f, d, 1, &o), 0);
-	s = ns_raw_socket(ifname, &ifindex);
+	s = tap_ns_packet_socket(NS, ifname, 0, &ifindex);
 
 	/* guest -> namespace */
 	eth_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 1);
@@ -309,7 +259,7 @@ static void tap_offloads_pass_through_as_virtio_net_headers(void **state)
 	(void)state;
 	snprintf(ifname, sizeof(ifname), "vif%u.4", d->domid);
 	assert_int_equal(fe_connect(&f, d, 4, &o), 0);
-	s = ns_raw_socket(ifname, &ifindex);
+	s = tap_ns_packet_socket(NS, ifname, 0, &ifindex);
 	assert_int_equal(setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(on)), 0);
 
 	/* guest -> namespace, checksum left to the stack: NEEDS_CSUM */
@@ -463,7 +413,7 @@ static void tap_tcpv6_gso_crosses_both_ways_as_virtio_net_headers(void **state)
 	snprintf(ifname, sizeof(ifname), "vif%u.6", d->domid);
 	assert_int_equal(fe_connect(&f, d, 6, &o), 0);
 	assert_int_equal(be_read(&f, "feature-gso-tcpv6"), 1);
-	s = ns_raw_socket(ifname, &ifindex);
+	s = tap_ns_packet_socket(NS, ifname, 0, &ifindex);
 	assert_int_equal(setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(on)), 0);
 
 	/* guest -> namespace: a 3000-byte TCPv6 GSO packet in 3 slots plus
@@ -521,7 +471,7 @@ static void tap_tcpv6_gso_is_segmented_for_a_guest_without_gso_tcpv6(void **stat
 	(void)state;
 	snprintf(ifname, sizeof(ifname), "vif%u.7", d->domid);
 	assert_int_equal(fe_connect(&f, d, 7, &o), 0);
-	s = ns_raw_socket(ifname, &ifindex);
+	s = tap_ns_packet_socket(NS, ifname, 0, &ifindex);
 	assert_int_equal(setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(on)), 0);
 	fe_post_rx(&f, 0, 32);
 	real_tcp6_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 7000);
@@ -636,7 +586,7 @@ static void multi_queue_vif_gets_a_multi_queue_tap(void **state)
 	pclose(p);
 	assert_non_null(strstr(out, "multi_queue"));
 	assert_non_null(strstr(out, "vnet_hdr on"));
-	s = ns_raw_socket(ifname, &ifindex);
+	s = tap_ns_packet_socket(NS, ifname, 0, &ifindex);
 
 	/* each guest queue's frame reaches the namespace */
 	for (uint32_t q = 0; q < 2; q++) {
@@ -704,8 +654,8 @@ static void vif_bridge_script_plugs_the_vif_into_the_bridge(void **state)
 	FILE *p;
 
 	(void)state;
-	assert_int_equal(sh("ip -n %s link add nbtbr0 type bridge && "
-			    "ip -n %s link set nbtbr0 up", NS, NS), 0);
+	assert_int_equal(tap_sh("ip -n %s link add nbtbr0 type bridge && "
+				"ip -n %s link set nbtbr0 up", NS, NS), 0);
 	v = tvif_new(2, "mac=00:16:3e:00:02:02,devid=3,bridge=nbtbr0,script=vif-bridge,"
 		     "ip=10.9.0.2", true);
 	{
@@ -720,13 +670,14 @@ static void vif_bridge_script_plugs_the_vif_into_the_bridge(void **state)
 	assert_non_null(strstr(out, "master nbtbr0"));
 	assert_non_null(strstr(out, "UP"));
 	/* the anti-spoofing table for ip= */
-	assert_int_equal(sh("ip netns exec %s nft list table bridge pvio_vif2_3 >/dev/null", NS), 0);
+	assert_int_equal(tap_sh("ip netns exec %s nft list table bridge pvio_vif2_3 >/dev/null", NS),
+			 0);
 	tvif_free(v);
 	/* offline removed the table; the device went with the vif */
-	assert_int_not_equal(sh("ip netns exec %s nft list table bridge pvio_vif2_3 "
-				">/dev/null 2>&1", NS), 0);
-	assert_int_not_equal(sh("ip -n %s link show dev vif2.3 >/dev/null 2>&1", NS), 0);
-	(void)sh("ip -n %s link del nbtbr0", NS);
+	assert_int_not_equal(tap_sh("ip netns exec %s nft list table bridge pvio_vif2_3 "
+				    ">/dev/null 2>&1", NS), 0);
+	assert_int_not_equal(tap_sh("ip -n %s link show dev vif2.3 >/dev/null 2>&1", NS), 0);
+	(void)tap_sh("ip -n %s link del nbtbr0", NS);
 }
 
 static void missing_namespace_fails_with_one_clear_error(void **state)

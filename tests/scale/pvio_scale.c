@@ -184,24 +184,9 @@ static void slot_mac(uint32_t slot, uint8_t mac[6])
 	mac[5] = (uint8_t)slot;
 }
 
-static int xs_open(struct pvio_xs_host *h, struct pvio_xs *xs, struct pvio_xs_event *ev,
-		   uint32_t nev)
-{
-	char path[300];
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/socket", run_dir);
-	rc = pvio_xs_host_connect(h, path);
-	if (rc)
-		return rc;
-	rc = pvio_xs_init(xs, &pvio_xs_host_ops, h, ev, nev);
-	if (rc) {
-		pvio_xs_host_close(h);
-		return rc;
-	}
-	pvio_xs_set_timeout(xs, 30000);
-	return 0;
-}
+/* The store timeout of every client here: 64 guests' worth of store traffic
+ * on a loaded machine. */
+#define STORE_TIMEOUT_MS 30000
 
 /* ---- the backend: one process, every guest's vbd and vif ---------------------------- */
 
@@ -408,8 +393,9 @@ static void *mgr_main(void *arg)
 	bool killed;
 	int rc;
 
-	if ((rc = xs_open(&th, &ts, tev, 4)) || (rc = xs_open(&bh, &bx, bev, 16)) ||
-	    (rc = xs_open(&nh, &nx, nev, 16))) {
+	if ((rc = pvio_xs_host_open(&th, &ts, run_dir, tev, 4, STORE_TIMEOUT_MS)) ||
+	    (rc = pvio_xs_host_open(&bh, &bx, run_dir, bev, 16, STORE_TIMEOUT_MS)) ||
+	    (rc = pvio_xs_host_open(&nh, &nx, run_dir, nev, 16, STORE_TIMEOUT_MS))) {
 		be_fail("guest %u: cannot reach the store: %s", (unsigned)m->fe, strerror(-rc));
 		goto out;
 	}
@@ -672,7 +658,7 @@ static int backend_main(void)
 		be_fail("DPDK: %s", strerror(-rc));
 		goto fail;
 	}
-	rc = xs_open(&th, &ts, tev, 4);
+	rc = pvio_xs_host_open(&th, &ts, run_dir, tev, 4, STORE_TIMEOUT_MS);
 	if (rc) {
 		be_fail("store: %s", strerror(-rc));
 		goto fail;

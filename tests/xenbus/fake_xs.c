@@ -1012,3 +1012,34 @@ void xb_client_free(struct xb_client *cl)
 {
 	free(cl);
 }
+
+void xb_make_home(struct xb_client *ts, uint16_t domid)
+{
+	char path[32];
+	const struct pvio_xs_perm p = { domid, PVIO_XS_PERM_NONE };
+
+	snprintf(path, sizeof(path), "/local/domain/%u", domid);
+	if (pvio_xs_mkdir(&ts->xs, 0, path) != 0 ||
+	    pvio_xs_set_perms(&ts->xs, 0, path, &p, 1) != 0)
+		abort();
+}
+
+void xb_vif_env_init(struct xb_vif_env *v)
+{
+	v->fx = fake_xs_new();
+	v->ts = xb_client_new(v->fx, 0, 0);
+	v->fe = xb_client_new(v->fx, 2, 0);
+	v->be = xb_client_new(v->fx, 1, 0);
+	xb_make_home(v->ts, 1);
+	xb_make_home(v->ts, 2);
+	if (pvio_xenbus_device_create(&v->ts->xs, "vif", 1, 2, 0, NULL) != 0)
+		abort();
+}
+
+void xb_vif_env_fini(struct xb_vif_env *v)
+{
+	xb_client_free(v->ts);
+	xb_client_free(v->fe);
+	xb_client_free(v->be);
+	fake_xs_free(v->fx);
+}

@@ -82,4 +82,24 @@ struct xb_client *xb_client_new(struct fake_xs *fx, uint16_t domid,
 				unsigned nr_events);
 void xb_client_free(struct xb_client *cl);
 
+/* Give domid its home /local/domain/<domid>, owned by it with no access
+ * for others, as libxl and xenstored do; through ts, a dom0 client.
+ * Aborts on failure. */
+void xb_make_home(struct xb_client *ts, uint16_t domid);
+
+/*
+ * The device tests' store: a fake with clients for the toolstack (dom0),
+ * the frontend domain 2 and the backend domain 1, both homes made, and
+ * the vif 0 between them created (XB_VIF_FE, XB_VIF_BE). Aborts on
+ * failure; xb_vif_env_fini() frees it all.
+ */
+#define XB_VIF_FE "/local/domain/2/device/vif/0"
+#define XB_VIF_BE "/local/domain/1/backend/vif/2/0"
+struct xb_vif_env {
+	struct fake_xs *fx;
+	struct xb_client *ts, *fe, *be;
+};
+void xb_vif_env_init(struct xb_vif_env *v);
+void xb_vif_env_fini(struct xb_vif_env *v);
+
 #endif /* PVIO_TEST_FAKE_XS_H */

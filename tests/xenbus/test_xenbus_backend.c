@@ -21,8 +21,8 @@
 
 #include "fake_xs.h"
 
-#define FE "/local/domain/2/device/vif/0"
-#define BE "/local/domain/1/backend/vif/2/0"
+#define FE XB_VIF_FE
+#define BE XB_VIF_BE
 /* Polls before a test gives up on what it waits for. Each poll is a pass
  * through the loop; the fake answers at once, so this is not a clock. */
 #define MAX_POLLS 2000
@@ -31,8 +31,7 @@ struct env;
 typedef bool (*script_fn)(struct env *e);
 
 struct env {
-	struct fake_xs *fx;
-	struct xb_client *ts, *fe, *be;
+	struct xb_vif_env x;       /* the store, its clients, the vif */
 	struct pvio_xenbus_device fdev, bdev;
 	struct pvio_xenbus_backend run;
 	script_fn script;          /* called from poll; false ends the run */
@@ -42,16 +41,6 @@ struct env {
 	unsigned fail_connects;    /* connects still to fail, device left as is */
 	enum pvio_xenbus_state published;
 };
-
-static void make_home(struct env *e, uint16_t domid)
-{
-	char path[32];
-	const struct pvio_xs_perm p = { domid, PVIO_XS_PERM_NONE };
-
-	snprintf(path, sizeof(path), "/local/domain/%u", domid);
-	assert_int_equal(pvio_xs_mkdir(&e->ts->xs, 0, path), 0);
-	assert_int_equal(pvio_xs_set_perms(&e->ts->xs, 0, path, &p, 1), 0);
-}
 
 static int features(struct pvio_xs *xs, pvio_xs_tx_t t, void *arg)
 {
@@ -85,7 +74,7 @@ static bool op_poll(void *arg)
 {
 	struct env *e = arg;
 
-	struct fake_hooks *h = fake_conn_hooks(e->be->conn);
+	struct fake_hooks *h = fake_conn_hooks(e->x.be->conn);
 	bool go;
 
 	if (++e->polls > MAX_POLLS)
@@ -120,17 +109,10 @@ static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
 
-	e->fx = fake_xs_new();
-	e->ts = xb_client_new(e->fx, 0, 0);
-	e->fe = xb_client_new(e->fx, 2, 0);
-	e->be = xb_client_new(e->fx, 1, 0);
-	make_home(e, 1);
-	make_home(e, 2);
-	assert_int_equal(pvio_xenbus_device_create(&e->ts->xs, "vif", 1, 2, 0,
-						   NULL), 0);
-	assert_int_equal(pvio_xenbus_frontend_attach(&e->fdev, &e->fe->xs,
+	xb_vif_env_init(&e->x);
+	assert_int_equal(pvio_xenbus_frontend_attach(&e->fdev, &e->x.fe->xs,
 						     "vif", 2, 0), 0);
-	assert_int_equal(pvio_xenbus_backend_attach(&e->bdev, &e->be->xs,
+	assert_int_equal(pvio_xenbus_backend_attach(&e->bdev, &e->x.be->xs,
 						    "vif", 1, 2, 0), 0);
 	e->run.dev = &e->bdev;
 	e->run.ops = &test_ops;
@@ -146,10 +128,7 @@ static int teardown(void **state)
 
 	(void)pvio_xenbus_detach(&e->fdev);
 	(void)pvio_xenbus_detach(&e->bdev);
-	xb_client_free(e->ts);
-	xb_client_free(e->fe);
-	xb_client_free(e->be);
-	fake_xs_free(e->fx);
+	xb_vif_env_fini(&e->x);
 	free(e);
 	return 0;
 }
@@ -159,14 +138,24 @@ static void fe_switch(struct env *e, enum pvio_xenbus_state s)
 	assert_int_equal(pvio_xenbus_switch_state(&e->fdev, s), 0);
 }
 
+/* A script's step: once the backend is in state when, move the frontend
+ * to state to and go on to step next. Whether it did. */
+static bool fe_step(struct env *e, enum pvio_xenbus_state when,
+		    enum pvio_xenbus_state to, unsigned next)
+{
+	if (e->bdev.state != when)
+		return false;
+	fe_switch(e, to);
+	e->step = next;
+	return true;
+}
+
 /* Frontend Connected once the backend is in InitWait; stop once the
  * backend is Connected. */
 static bool connect_script(struct env *e)
 {
-	if (e->step == 0 && e->bdev.state == PVIO_XENBUS_INIT_WAIT) {
-		fe_switch(e, PVIO_XENBUS_CONNECTED);
-		e->step = 1;
-	}
+	if (e->step == 0)
+		(void)fe_step(e, PVIO_XENBUS_INIT_WAIT, PVIO_XENBUS_CONNECTED, 1);
 	return e->bdev.state != PVIO_XENBUS_CONNECTED;
 }
 
@@ -178,10 +167,10 @@ static void a_handshake_connects_and_a_stop_closes(void **state)
 	assert_int_equal(pvio_xenbus_backend_run(&e->run), 0);
 	assert_int_equal(e->connects, 1);
 	assert_int_equal(e->run.read_retries, 0);
-	assert_string_equal(fake_xs_value(e->fx, BE "/feature-sg"), "1");
+	assert_string_equal(fake_xs_value(e->x.fx, BE "/feature-sg"), "1");
 	/* Stopped by poll: disconnected and Closed, as published. */
 	assert_int_equal(e->connected_now, 0);
-	assert_string_equal(fake_xs_value(e->fx, BE "/state"), "6");
+	assert_string_equal(fake_xs_value(e->x.fx, BE "/state"), "6");
 	assert_int_equal(e->published, PVIO_XENBUS_CLOSED);
 }
 
@@ -189,12 +178,9 @@ static void a_handshake_connects_and_a_stop_closes(void **state)
  * event prompts fails. */
 static bool failed_read_script(struct env *e)
 {
-	if (e->step == 0 && e->bdev.state == PVIO_XENBUS_INIT_WAIT &&
-	    e->polls > 3) {
-		fe_switch(e, PVIO_XENBUS_CONNECTED);
+	if (e->step == 0 && e->polls > 3 &&
+	    fe_step(e, PVIO_XENBUS_INIT_WAIT, PVIO_XENBUS_CONNECTED, 1))
 		e->fail_reads = 1;
-		e->step = 1;
-	}
 	return e->bdev.state != PVIO_XENBUS_CONNECTED;
 }
 
@@ -213,11 +199,8 @@ static void a_change_whose_read_failed_is_still_seen(void **state)
 
 static bool repeated_failures_script(struct env *e)
 {
-	if (e->step == 0 && e->bdev.state == PVIO_XENBUS_INIT_WAIT) {
-		fe_switch(e, PVIO_XENBUS_CONNECTED);
+	if (e->step == 0 && fe_step(e, PVIO_XENBUS_INIT_WAIT, PVIO_XENBUS_CONNECTED, 1))
 		e->fail_reads = 5;
-		e->step = 1;
-	}
 	return e->bdev.state != PVIO_XENBUS_CONNECTED;
 }
 
@@ -237,11 +220,9 @@ static void reads_failing_again_and_again_are_retried_until_one_works(void **sta
  * frontend is Connected already and writes nothing more. */
 static bool failed_connect_script(struct env *e)
 {
-	if (e->step == 0 && e->bdev.state == PVIO_XENBUS_INIT_WAIT) {
+	/* connect runs after this poll returns: failing it now is in time. */
+	if (e->step == 0 && fe_step(e, PVIO_XENBUS_INIT_WAIT, PVIO_XENBUS_CONNECTED, 1))
 		e->fail_connects = 2;
-		fe_switch(e, PVIO_XENBUS_CONNECTED);
-		e->step = 1;
-	}
 	return e->bdev.state != PVIO_XENBUS_CONNECTED;
 }
 
@@ -262,22 +243,16 @@ static bool close_and_remove_script(struct env *e)
 {
 	switch (e->step) {
 	case 0:
-		if (e->bdev.state == PVIO_XENBUS_INIT_WAIT) {
-			fe_switch(e, PVIO_XENBUS_CONNECTED);
-			e->step = 1;
-		}
+		(void)fe_step(e, PVIO_XENBUS_INIT_WAIT, PVIO_XENBUS_CONNECTED, 1);
 		break;
 	case 1:
-		if (e->bdev.state == PVIO_XENBUS_CONNECTED) {
-			fe_switch(e, PVIO_XENBUS_CLOSING);
-			e->step = 2;
-		}
+		(void)fe_step(e, PVIO_XENBUS_CONNECTED, PVIO_XENBUS_CLOSING, 2);
 		break;
 	case 2:
 		if (e->bdev.state == PVIO_XENBUS_CLOSING) {
 			assert_int_equal(e->connected_now, 0);
 			assert_int_equal(e->published, PVIO_XENBUS_CLOSING);
-			assert_int_equal(pvio_xs_rm(&e->ts->xs, 0, FE "/state"), 0);
+			assert_int_equal(pvio_xs_rm(&e->x.ts->xs, 0, FE "/state"), 0);
 			e->step = 3;
 		}
 		break;
@@ -297,7 +272,7 @@ static void frontend_closing_disconnects_and_its_removal_ends_the_run(void **sta
 	assert_true(e->polls <= MAX_POLLS);
 	assert_int_equal(e->connects, 1);
 	assert_int_equal(e->connected_now, 0);
-	assert_string_equal(fake_xs_value(e->fx, BE "/state"), "6");
+	assert_string_equal(fake_xs_value(e->x.fx, BE "/state"), "6");
 }
 
 /* Frontend Closed while online is 1: the backend waits Closed for a
@@ -306,29 +281,17 @@ static bool reconnect_script(struct env *e)
 {
 	switch (e->step) {
 	case 0:
-		if (e->bdev.state == PVIO_XENBUS_INIT_WAIT) {
-			fe_switch(e, PVIO_XENBUS_CONNECTED);
-			e->step = 1;
-		}
+		(void)fe_step(e, PVIO_XENBUS_INIT_WAIT, PVIO_XENBUS_CONNECTED, 1);
 		break;
 	case 1:
-		if (e->bdev.state == PVIO_XENBUS_CONNECTED) {
-			fe_switch(e, PVIO_XENBUS_CLOSING);
+		if (fe_step(e, PVIO_XENBUS_CONNECTED, PVIO_XENBUS_CLOSING, 2))
 			fe_switch(e, PVIO_XENBUS_CLOSED);
-			e->step = 2;
-		}
 		break;
 	case 2:
-		if (e->bdev.state == PVIO_XENBUS_CLOSED) {
-			fe_switch(e, PVIO_XENBUS_INITIALISING);
-			e->step = 3;
-		}
+		(void)fe_step(e, PVIO_XENBUS_CLOSED, PVIO_XENBUS_INITIALISING, 3);
 		break;
 	case 3:
-		if (e->bdev.state == PVIO_XENBUS_INIT_WAIT) {
-			fe_switch(e, PVIO_XENBUS_CONNECTED);
-			e->step = 4;
-		}
+		(void)fe_step(e, PVIO_XENBUS_INIT_WAIT, PVIO_XENBUS_CONNECTED, 4);
 		break;
 	default:
 		return e->bdev.state != PVIO_XENBUS_CONNECTED;
@@ -340,7 +303,7 @@ static void frontend_closed_while_online_waits_for_a_reconnect(void **state)
 {
 	struct env *e = *state;
 
-	assert_int_equal(pvio_xenbus_device_set_online(&e->ts->xs, "vif", 1, 2,
+	assert_int_equal(pvio_xenbus_device_set_online(&e->x.ts->xs, "vif", 1, 2,
 						       0, true), 0);
 	e->script = reconnect_script;
 	assert_int_equal(pvio_xenbus_backend_run(&e->run), 0);
@@ -355,13 +318,13 @@ static void features_failing_is_fatal(void **state)
 
 	e->script = connect_script;
 	/* The transaction start is the backend's first request. */
-	fake_conn_hooks(e->be->conn)->error_next = "EACCES";
+	fake_conn_hooks(e->x.be->conn)->error_next = "EACCES";
 	assert_int_equal(pvio_xenbus_backend_run(&e->run), -EACCES);
 	assert_string_equal(e->run.failure, "writing backend features");
 	assert_int_equal(e->connects, 0);
 	assert_int_equal(e->polls, 0);
-	assert_string_equal(fake_xs_value(e->fx, BE "/state"), "6");
-	assert_non_null(fake_xs_value(e->fx, BE "/error"));
+	assert_string_equal(fake_xs_value(e->x.fx, BE "/state"), "6");
+	assert_non_null(fake_xs_value(e->x.fx, BE "/error"));
 }
 
 static void missing_ops_are_refused(void **state)
@@ -372,7 +335,7 @@ static void missing_ops_are_refused(void **state)
 	e->run.ops = &none;
 	assert_int_equal(pvio_xenbus_backend_run(&e->run), -EINVAL);
 	assert_int_equal(pvio_xenbus_backend_run(NULL), -EINVAL);
-	assert_string_equal(fake_xs_value(e->fx, BE "/state"), "1");
+	assert_string_equal(fake_xs_value(e->x.fx, BE "/state"), "1");
 }
 
 int main(void)
