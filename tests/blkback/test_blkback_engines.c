@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mount.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -23,17 +25,40 @@
 
 #define FILE_BYTES (4u << 20)
 
-static char tmpl[] = "/tmp/pvio-bb-engine-XXXXXX";
-
-static char *make_file(uint64_t bytes)
+static char *make_file_in(const char *dir, uint64_t bytes)
 {
-	char *path = strdup(tmpl);
-	int fd = mkstemp(path);
+	char *path = malloc(strlen(dir) + sizeof("/pvio-bb-engine-XXXXXX"));
+	int fd;
 
+	assert_non_null(path);
+	strcpy(path, dir);
+	strcat(path, "/pvio-bb-engine-XXXXXX");
+	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, (off_t)bytes), 0);
 	close(fd);
 	return path;
+}
+
+static char *make_file(uint64_t bytes)
+{
+	return make_file_in("/tmp", bytes);
+}
+
+/* A fresh tmpfs of opts on a new directory (dir: a mkdtemp template). */
+static void mount_tmpfs(char *dir, const char *opts)
+{
+	assert_non_null(mkdtemp(dir));
+	if (mount("tmpfs", dir, "tmpfs", 0, opts) != 0) {
+		rmdir(dir);
+		fail_msg("mount tmpfs on %s: %s (the test needs root)", dir, strerror(errno));
+	}
+}
+
+static void umount_tmpfs(char *dir)
+{
+	assert_int_equal(umount2(dir, MNT_DETACH), 0);
+	rmdir(dir);
 }
 
 static void *abuf(size_t n)
@@ -69,11 +94,18 @@ static void open_engine(const struct blkback_engine_ops *e,
 	assert_int_equal(e->open(&p, ctx), 0);
 }
 
-static void rw_one_engine(const char *name, bool direct)
+/*
+ * Write, flush, read, discard, read on a file in dir. want_inline: the
+ * reads and writes io_uring must have done inline (3 on a memory file
+ * system, else 0).
+ */
+static void rw_engine_in(const char *name, bool direct, const char *dir,
+			 uint64_t want_inline)
 {
 	const struct blkback_engine_ops *e = blkback_engine_find(name);
 	struct blkback_backing b;
-	char *path = make_file(FILE_BYTES);
+	struct blkback_engine_stats st;
+	char *path = make_file_in(dir, FILE_BYTES);
 	unsigned char *w = abuf(16384), *r = abuf(16384);
 	struct iovec wv[2] = { { w, 8192 }, { w + 8192, 8192 } };
 	struct iovec rv[1] = { { r, 16384 } };
@@ -117,12 +149,39 @@ static void rw_one_engine(const char *name, bool direct)
 					  .len = 4096 };
 		assert_int_equal(run1(e, ctx, &io), -EOPNOTSUPP);
 	}
+	e->stats(ctx, &st);
+	if (!strcmp(name, "io_uring"))
+		assert_int_equal(st.inline_ios, want_inline);
 	e->close(ctx);
 	bb_backing_close(&b);
 	unlink(path);
 	free(path);
 	free(w);
 	free(r);
+}
+
+static void rw_one_engine(const char *name, bool direct)
+{
+	struct statfs sfs;
+	bool mem;
+
+	assert_int_equal(statfs("/tmp", &sfs), 0);
+	mem = sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC;
+	rw_engine_in(name, direct, "/tmp", mem ? 3 : 0);
+}
+
+/* On tmpfs io_uring would hand every read and write to an io-wq worker
+ * (no nonblocking I/O there); the engine does them inline instead. A file
+ * on a disk file system keeps using the ring: rw_one_engine checks that
+ * none ran inline under /tmp unless /tmp is itself a tmpfs. */
+static void io_uring_reads_and_writes_inline_on_tmpfs(void **s)
+{
+	char dir[] = "/tmp/pvio-bb-shm-XXXXXX";
+
+	(void)s;
+	mount_tmpfs(dir, "size=16m");
+	rw_engine_in("io_uring", false, dir, 3);
+	umount_tmpfs(dir);
 }
 
 static void io_uring_reads_writes_flushes_discards_direct(void **s) { (void)s; rw_one_engine("io_uring", true); }
@@ -202,11 +261,7 @@ static void enospc_one_engine(const char *name)
 	void *ctx;
 	int fd;
 
-	assert_non_null(mkdtemp(dir));
-	if (mount("tmpfs", dir, "tmpfs", 0, "size=1m") != 0) {
-		rmdir(dir);
-		fail_msg("mount tmpfs on %s: %s (the test needs root)", dir, strerror(errno));
-	}
+	mount_tmpfs(dir, "size=1m");
 	snprintf(path, sizeof(path), "%s/disk", dir);
 	fd = open(path, O_CREAT | O_RDWR, 0600);
 	assert_true(fd >= 0);
@@ -233,8 +288,7 @@ static void enospc_one_engine(const char *name)
 	e->close(ctx);
 	bb_backing_close(&b);
 	unlink(path);
-	assert_int_equal(umount2(dir, MNT_DETACH), 0);
-	rmdir(dir);
+	umount_tmpfs(dir);
 	free(buf);
 }
 
@@ -330,6 +384,7 @@ int main(void)
 		cmocka_unit_test(engines_are_listed_with_io_uring_first),
 		cmocka_unit_test(io_uring_reads_writes_flushes_discards_direct),
 		cmocka_unit_test(io_uring_reads_writes_flushes_discards_buffered),
+		cmocka_unit_test(io_uring_reads_and_writes_inline_on_tmpfs),
 		cmocka_unit_test(libaio_reads_writes_flushes_discards_direct),
 		cmocka_unit_test(libaio_reads_writes_flushes_discards_buffered),
 		cmocka_unit_test(sync_reads_writes_flushes_discards),
