@@ -97,6 +97,8 @@ struct blkback_engine_stats {
 				    device, a refused async op) */
 	uint64_t inline_ios;   /* io_uring: reads/writes done at submit on a
 				  memory file system (tmpfs, ramfs) */
+	uint64_t mapped_reads; /* ... of which reads copied from a mapping of
+				  the file (no holes in it, no SIGBUS) */
 };
 
 struct blkback_engine_ops {

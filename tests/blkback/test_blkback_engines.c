@@ -184,6 +184,135 @@ static void io_uring_reads_and_writes_inline_on_tmpfs(void **s)
 	umount_tmpfs(dir);
 }
 
+/* A tmpfs file of n bytes, every byte written (no holes): byte i is i * 13. */
+static char *full_file_in(const char *dir, size_t n)
+{
+	char *path = make_file_in(dir, 0);
+	unsigned char *data = malloc(n);
+	int fd;
+
+	assert_non_null(data);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (unsigned char)(i * 13);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, data, n, 0), (ssize_t)n);
+	close(fd);
+	free(data);
+	return path;
+}
+
+static int64_t read_at(const struct blkback_engine_ops *e, void *ctx, unsigned char *buf,
+		       uint64_t off, uint32_t len)
+{
+	struct iovec v[2] = { { buf, len / 2 }, { buf + len / 2, len - len / 2 } };
+	struct blkback_io io = { .op = BLKBACK_IO_READ, .nr_iov = 2, .offset = off,
+				 .len = len, .iov = v };
+
+	return run1(e, ctx, &io);
+}
+
+static void check_pattern(const unsigned char *buf, uint64_t off, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++)
+		assert_int_equal(buf[i], (unsigned char)((off + i) * 13));
+}
+
+/*
+ * Reads from a tmpfs file without holes are copied from a mapping of it.
+ * When the file shrinks under the mapping, the read past the new end
+ * takes SIGBUS, which the engine survives: that read fails with an I/O
+ * error, and later reads use preadv.
+ */
+static void io_uring_reads_tmpfs_through_a_mapping_and_survives_sigbus(void **s)
+{
+	const struct blkback_engine_ops *e = blkback_engine_find("io_uring");
+	char dir[] = "/tmp/pvio-bb-map-XXXXXX";
+	struct blkback_engine_stats st;
+	struct blkback_backing b;
+	unsigned char *buf = abuf(16384);
+	char *path;
+	void *ctx;
+
+	(void)s;
+	mount_tmpfs(dir, "size=16m");
+	path = full_file_in(dir, 1 << 20);
+	assert_int_equal(bb_backing_open(&b, path, false), 0);
+	open_engine(e, &b, &ctx);
+	assert_int_equal(read_at(e, ctx, buf, 8192 + 512, 16384), 16384);
+	check_pattern(buf, 8192 + 512, 16384);
+	e->stats(ctx, &st);
+	assert_int_equal(st.mapped_reads, 1);
+
+	/* Another program truncates the image to 512 KiB. */
+	assert_int_equal(truncate(path, 512 << 10), 0);
+	assert_true(read_at(e, ctx, buf, 768 << 10, 4096) < 0);
+	assert_int_equal(read_at(e, ctx, buf, 4096, 4096), 4096);
+	check_pattern(buf, 4096, 4096);
+	e->stats(ctx, &st);
+	assert_int_equal(st.mapped_reads, 1); /* preadv from then on */
+	assert_int_equal(st.inline_ios, 3);
+	e->close(ctx);
+	bb_backing_close(&b);
+	unlink(path);
+	free(path);
+	umount_tmpfs(dir);
+	free(buf);
+}
+
+/* A hole, or a discard that punches one, keeps reads off the mapping: a
+ * read fault would fill the hole with a page of tmpfs memory. */
+static void io_uring_keeps_holes_off_the_mapping(void **s)
+{
+	const struct blkback_engine_ops *e = blkback_engine_find("io_uring");
+	char dir[] = "/tmp/pvio-bb-map-XXXXXX";
+	struct blkback_engine_stats st;
+	struct blkback_backing b;
+	struct blkback_io io;
+	unsigned char *buf = abuf(16384);
+	char *path;
+	void *ctx;
+
+	(void)s;
+	mount_tmpfs(dir, "size=16m");
+	/* Sparse: never mapped. */
+	path = make_file_in(dir, 1 << 20);
+	assert_int_equal(bb_backing_open(&b, path, false), 0);
+	open_engine(e, &b, &ctx);
+	memset(buf, 0xff, 4096);
+	assert_int_equal(read_at(e, ctx, buf, 4096, 4096), 4096);
+	for (int i = 0; i < 4096; i++)
+		assert_int_equal(buf[i], 0);
+	e->stats(ctx, &st);
+	assert_int_equal(st.mapped_reads, 0);
+	e->close(ctx);
+	bb_backing_close(&b);
+	unlink(path);
+	free(path);
+
+	/* Written whole: mapped until a discard punches a hole. */
+	path = full_file_in(dir, 1 << 20);
+	assert_int_equal(bb_backing_open(&b, path, false), 0);
+	open_engine(e, &b, &ctx);
+	assert_int_equal(read_at(e, ctx, buf, 0, 4096), 4096);
+	check_pattern(buf, 0, 4096);
+	io = (struct blkback_io){ .op = BLKBACK_IO_DISCARD, .offset = 65536, .len = 8192 };
+	assert_int_equal(run1(e, ctx, &io), 0);
+	assert_int_equal(read_at(e, ctx, buf, 65536 - 4096, 16384), 16384);
+	check_pattern(buf, 65536 - 4096, 4096);
+	for (int i = 4096; i < 12288; i++)
+		assert_int_equal(buf[i], 0);
+	check_pattern(buf + 12288, 65536 + 8192, 4096);
+	e->stats(ctx, &st);
+	assert_int_equal(st.mapped_reads, 1);
+	e->close(ctx);
+	bb_backing_close(&b);
+	unlink(path);
+	free(path);
+	umount_tmpfs(dir);
+	free(buf);
+}
+
 static void io_uring_reads_writes_flushes_discards_direct(void **s) { (void)s; rw_one_engine("io_uring", true); }
 static void io_uring_reads_writes_flushes_discards_buffered(void **s) { (void)s; rw_one_engine("io_uring", false); }
 static void libaio_reads_writes_flushes_discards_direct(void **s) { (void)s; rw_one_engine("libaio", true); }
@@ -385,6 +514,8 @@ int main(void)
 		cmocka_unit_test(io_uring_reads_writes_flushes_discards_direct),
 		cmocka_unit_test(io_uring_reads_writes_flushes_discards_buffered),
 		cmocka_unit_test(io_uring_reads_and_writes_inline_on_tmpfs),
+		cmocka_unit_test(io_uring_reads_tmpfs_through_a_mapping_and_survives_sigbus),
+		cmocka_unit_test(io_uring_keeps_holes_off_the_mapping),
 		cmocka_unit_test(libaio_reads_writes_flushes_discards_direct),
 		cmocka_unit_test(libaio_reads_writes_flushes_discards_buffered),
 		cmocka_unit_test(sync_reads_writes_flushes_discards),
