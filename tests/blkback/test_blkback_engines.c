@@ -218,6 +218,25 @@ static void check_pattern(const unsigned char *buf, uint64_t off, uint32_t len)
 		assert_int_equal(buf[i], (unsigned char)((off + i) * 13));
 }
 
+/* The io_uring engine on path (opened into *b). */
+static void *uring_on(const char *path, struct blkback_backing *b)
+{
+	void *ctx;
+
+	assert_int_equal(bb_backing_open(b, path, false), 0);
+	open_engine(blkback_engine_find("io_uring"), b, &ctx);
+	return ctx;
+}
+
+/* Close what uring_on opened, remove and free path. */
+static void uring_off(void *ctx, struct blkback_backing *b, char *path)
+{
+	blkback_engine_find("io_uring")->close(ctx);
+	bb_backing_close(b);
+	unlink(path);
+	free(path);
+}
+
 /*
  * Reads from a tmpfs file without holes are copied from a mapping of it.
  * When the file shrinks under the mapping, the read past the new end
@@ -237,8 +256,7 @@ static void io_uring_reads_tmpfs_through_a_mapping_and_survives_sigbus(void **s)
 	(void)s;
 	mount_tmpfs(dir, "size=16m");
 	path = full_file_in(dir, 1 << 20);
-	assert_int_equal(bb_backing_open(&b, path, false), 0);
-	open_engine(e, &b, &ctx);
+	ctx = uring_on(path, &b);
 	assert_int_equal(read_at(e, ctx, buf, 8192 + 512, 16384), 16384);
 	check_pattern(buf, 8192 + 512, 16384);
 	e->stats(ctx, &st);
@@ -252,10 +270,7 @@ static void io_uring_reads_tmpfs_through_a_mapping_and_survives_sigbus(void **s)
 	e->stats(ctx, &st);
 	assert_int_equal(st.mapped_reads, 1); /* preadv from then on */
 	assert_int_equal(st.inline_ios, 3);
-	e->close(ctx);
-	bb_backing_close(&b);
-	unlink(path);
-	free(path);
+	uring_off(ctx, &b, path);
 	umount_tmpfs(dir);
 	free(buf);
 }
@@ -277,23 +292,18 @@ static void io_uring_keeps_holes_off_the_mapping(void **s)
 	mount_tmpfs(dir, "size=16m");
 	/* Sparse: never mapped. */
 	path = make_file_in(dir, 1 << 20);
-	assert_int_equal(bb_backing_open(&b, path, false), 0);
-	open_engine(e, &b, &ctx);
+	ctx = uring_on(path, &b);
 	memset(buf, 0xff, 4096);
 	assert_int_equal(read_at(e, ctx, buf, 4096, 4096), 4096);
 	for (int i = 0; i < 4096; i++)
 		assert_int_equal(buf[i], 0);
 	e->stats(ctx, &st);
 	assert_int_equal(st.mapped_reads, 0);
-	e->close(ctx);
-	bb_backing_close(&b);
-	unlink(path);
-	free(path);
+	uring_off(ctx, &b, path);
 
 	/* Written whole: mapped until a discard punches a hole. */
 	path = full_file_in(dir, 1 << 20);
-	assert_int_equal(bb_backing_open(&b, path, false), 0);
-	open_engine(e, &b, &ctx);
+	ctx = uring_on(path, &b);
 	assert_int_equal(read_at(e, ctx, buf, 0, 4096), 4096);
 	check_pattern(buf, 0, 4096);
 	io = (struct blkback_io){ .op = BLKBACK_IO_DISCARD, .offset = 65536, .len = 8192 };
@@ -305,10 +315,7 @@ static void io_uring_keeps_holes_off_the_mapping(void **s)
 	check_pattern(buf + 12288, 65536 + 8192, 4096);
 	e->stats(ctx, &st);
 	assert_int_equal(st.mapped_reads, 1);
-	e->close(ctx);
-	bb_backing_close(&b);
-	unlink(path);
-	free(path);
+	uring_off(ctx, &b, path);
 	umount_tmpfs(dir);
 	free(buf);
 }
