@@ -19,6 +19,11 @@
  * into bb_map_copy, which then reports -EFAULT: the caller serves that
  * I/O (and every later one) with preadv, whose errors are ordinary.
  *
+ * A hole punched by someone else (another program, or a discard through
+ * another queue's engine instance, which has its own mapping) is read
+ * through the mapping as zeros, as it should be, at the price of a page
+ * of tmpfs memory; where none is left, that is the SIGBUS above.
+ *
  * The handler is installed once, keeping the previous action. A SIGBUS
  * that is not ours (no copy running on the faulting thread) puts the
  * previous action back and returns: the faulting instruction runs again
