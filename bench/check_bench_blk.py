@@ -34,7 +34,7 @@ def want_cases():
     for cpus in CPUS:
         want.add((f"null randread 4k QD32 [{cpus}]", "IOPS", "fio null"))
     for io in ("randread 4k QD32", "read 128k QD8"):
-        want.add((f"persistent {io} shm [2cpu]", "IOPS", "non-persistent"))
+        want.add((f"zero-copy {io} shm [2cpu]", "IOPS", "persistent"))
     return want
 
 

@@ -303,6 +303,32 @@ void bb_queues_destroy(struct pvio_blkback *bb);
 void bb_log(struct pvio_blkback *bb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* ---- mapped reads from a memory file system (mapread.c) -------------------- */
+
+/* A read-only shared mapping of a whole backing file. */
+struct bb_map {
+	char *base;   /* NULL: not mapped */
+	size_t len;
+};
+
+/*
+ * Map the first size bytes of fd (a file on a memory file system) for
+ * bb_map_copy, installing the process's SIGBUS handler once. Refuses a
+ * file with a hole below size (-ENODATA: reading it through the mapping
+ * would allocate the hole's pages). 0 or -errno; m->base NULL on error.
+ */
+int bb_map_open(struct bb_map *m, int fd, uint64_t size);
+void bb_map_close(struct bb_map *m);
+/*
+ * Copy [off, off + the iovecs' total) of the file into iov. 0; -ERANGE
+ * (beyond the mapping), -ENOTSUP (no mapping, or SIGBUS is no longer
+ * ours), -EFAULT (SIGBUS: the file shrank, or a hole could not be
+ * filled). On an error nothing is promised about iov: read it with
+ * preadv instead, and after -EFAULT stop using the mapping.
+ */
+int bb_map_copy(const struct bb_map *m, uint64_t off, const struct iovec *iov,
+		uint32_t nr_iov);
+
 /* ---- backing (backing.c) ---------------------------------------------------- */
 
 /* Open and probe path; readonly opens O_RDONLY. 0 or -errno. */

@@ -13,6 +13,17 @@
  *   (populating a sparse memfd), so it is opt-in; see the README's figures.
  *   Multi-iovec requests still use readv/writev (liburing 2.3 has no
  *   vectored fixed op).
+ * - Reads and writes on a memory file system (tmpfs, ramfs) run inline,
+ *   in the queue thread at submit time. Such a file cannot be read or
+ *   written nonblocking (preadv2 RWF_NOWAIT answers EOPNOTSUPP), so
+ *   io_uring hands every one of them to an io-wq kernel worker: a wake-up
+ *   and a thread switch per 4 KiB memcpy, and on two CPUs a third thread
+ *   competing with the frontend and the queue thread. Inline they cost
+ *   the copy alone and can never wait for a device. Reads go further:
+ *   from a file without holes they are a memcpy from a shared mapping of
+ *   it (mapread.c: half the CPU of preadv, and a SIGBUS from a shrunken
+ *   file falls back to preadv). Measured in blkback/README.md ("Memory
+ *   file systems").
  * - Flush is IORING_OP_FSYNC (DATASYNC); discard on a file is
  *   IORING_OP_FALLOCATE(PUNCH_HOLE|KEEP_SIZE); discard on a block device
  *   has no io_uring op here and runs synchronously (BLKDISCARD).
@@ -20,8 +31,10 @@
 #include <errno.h>
 #include <linux/falloc.h>
 #include <liburing.h>
+#include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/vfs.h>
 
 #include "common.h"
 
@@ -34,6 +47,8 @@ struct uring_ctx {
 	bool ring_ok;
 	bool fixed_files;
 	bool fixed_buf;
+	bool inline_rw;            /* memory file system: read/write inline */
+	struct bb_map map;         /* inline_rw: reads from here when mapped */
 	char *buf_base;
 	size_t buf_len;
 	struct blkback_io **done;  /* finished synchronously */
@@ -42,6 +57,17 @@ struct uring_ctx {
 };
 
 static void uring_close(void *ctx);
+
+/* Is the backing a file on a memory file system (data in RAM, no device
+ * behind it, no nonblocking I/O)? */
+static bool memory_backed(const struct blkback_backing *b)
+{
+	struct statfs sfs;
+
+	if (b->is_blockdev || fstatfs(b->fd, &sfs))
+		return false;
+	return sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC;
+}
 
 static int uring_open(const struct blkback_engine_params *p, void **out)
 {
@@ -53,6 +79,9 @@ static int uring_open(const struct blkback_engine_params *p, void **out)
 		return -ENOMEM;
 	c->b = p->backing;
 	c->depth = p->depth;
+	c->inline_rw = memory_backed(c->b);
+	if (c->inline_rw)
+		(void)bb_map_open(&c->map, c->b->fd, c->b->size); /* else preadv */
 	c->done = calloc(p->depth, sizeof(*c->done));
 	if (!c->done) {
 		uring_close(c);
@@ -93,6 +122,24 @@ static bool in_fixed(const struct uring_ctx *c, const struct iovec *v)
 	       v->iov_len <= c->buf_len - (size_t)(a - c->buf_base);
 }
 
+/* A read or write on a memory file system, done now. */
+static void inline_rw(struct uring_ctx *c, struct blkback_io *io)
+{
+	c->st.inline_ios++;
+	if (io->op == BLKBACK_IO_READ && c->map.base) {
+		int r = bb_map_copy(&c->map, io->offset, io->iov, io->nr_iov);
+
+		if (r == 0) {
+			io->result = (int64_t)io->len;
+			c->st.mapped_reads++;
+			return;
+		}
+		if (r != -ERANGE)
+			bb_map_close(&c->map);
+	}
+	blkback_io_do_sync(c->b, io);
+}
+
 static int uring_submit(void *ctx, struct blkback_io *const *ios, uint32_t n)
 {
 	struct uring_ctx *c = ctx;
@@ -107,6 +154,13 @@ static int uring_submit(void *ctx, struct blkback_io *const *ios, uint32_t n)
 
 		if (c->inflight + c->count + prepared >= c->depth)
 			break;
+		if (c->inline_rw && io->op <= BLKBACK_IO_WRITE) {
+			inline_rw(c, io);
+			c->done[(c->head + c->count++) % c->depth] = io;
+			continue;
+		}
+		if (io->op == BLKBACK_IO_DISCARD && c->map.base)
+			bb_map_close(&c->map); /* holes from now on */
 		if (io->op == BLKBACK_IO_SECURE_DISCARD ||
 		    (io->op == BLKBACK_IO_DISCARD && c->b->is_blockdev)) {
 			if (prepared > 0)
@@ -229,6 +283,7 @@ static void uring_close(void *ctx)
 {
 	struct uring_ctx *c = ctx;
 
+	bb_map_close(&c->map);
 	if (c->ring_ok)
 		io_uring_queue_exit(&c->ring);
 	free(c->done);

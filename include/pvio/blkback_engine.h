@@ -95,6 +95,10 @@ struct blkback_engine_stats {
 	uint64_t fixed_ios;    /* io_uring: served by READ/WRITE_FIXED */
 	uint64_t sync_fallbacks; /* done synchronously (discard on a block
 				    device, a refused async op) */
+	uint64_t inline_ios;   /* io_uring: reads/writes done at submit on a
+				  memory file system (tmpfs, ramfs) */
+	uint64_t mapped_reads; /* ... of which reads copied from a mapping of
+				  the file (no holes in it, no SIGBUS) */
 };
 
 struct blkback_engine_ops {

@@ -110,6 +110,11 @@ def t_default_json():
               doc["bs"] == 4096 and doc["iodepth"] == 32 and
               doc["reads"] > 0 and doc["writes"] > 0, str(doc))
         check("default: verified reads", doc["verify_checked"] > 0, str(doc))
+        check("default: zero copy (no persistent grants; every segment is "
+              "the workload's own page, granted per request)",
+              doc["persistent"] is False and doc["persistent_hit_rate"] is None and
+              doc["bounced_bytes"] == 0 and
+              doc["zero_copy_segments"] >= doc["requests"], str(doc))
 
 
 def t_text_summary():
@@ -146,6 +151,15 @@ def t_persistent_off():
         check("persistent off: not negotiated, grants mapped per request",
               doc["persistent"] is False and doc["persistent_hit_rate"] is None and
               doc["grant_maps_per_req"] >= 0.9, str(doc))
+
+
+def t_persistent_on():
+    doc = expect_pass("--persistent", "on")
+    if doc:
+        check("persistent on: negotiated, data copied through pages the "
+              "backend keeps mapped",
+              doc["persistent"] is True and doc["persistent_hit_rate"] > 0.5 and
+              doc["zero_copy_segments"] == 0 and doc["bounced_bytes"] > 0, str(doc))
 
 
 def t_ring_pages_4():

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mount.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -23,17 +25,40 @@
 
 #define FILE_BYTES (4u << 20)
 
-static char tmpl[] = "/tmp/pvio-bb-engine-XXXXXX";
-
-static char *make_file(uint64_t bytes)
+static char *make_file_in(const char *dir, uint64_t bytes)
 {
-	char *path = strdup(tmpl);
-	int fd = mkstemp(path);
+	char *path = malloc(strlen(dir) + sizeof("/pvio-bb-engine-XXXXXX"));
+	int fd;
 
+	assert_non_null(path);
+	strcpy(path, dir);
+	strcat(path, "/pvio-bb-engine-XXXXXX");
+	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, (off_t)bytes), 0);
 	close(fd);
 	return path;
+}
+
+static char *make_file(uint64_t bytes)
+{
+	return make_file_in("/tmp", bytes);
+}
+
+/* A fresh tmpfs of opts on a new directory (dir: a mkdtemp template). */
+static void mount_tmpfs(char *dir, const char *opts)
+{
+	assert_non_null(mkdtemp(dir));
+	if (mount("tmpfs", dir, "tmpfs", 0, opts) != 0) {
+		rmdir(dir);
+		fail_msg("mount tmpfs on %s: %s (the test needs root)", dir, strerror(errno));
+	}
+}
+
+static void umount_tmpfs(char *dir)
+{
+	assert_int_equal(umount2(dir, MNT_DETACH), 0);
+	rmdir(dir);
 }
 
 static void *abuf(size_t n)
@@ -69,11 +94,18 @@ static void open_engine(const struct blkback_engine_ops *e,
 	assert_int_equal(e->open(&p, ctx), 0);
 }
 
-static void rw_one_engine(const char *name, bool direct)
+/*
+ * Write, flush, read, discard, read on a file in dir. want_inline: the
+ * reads and writes io_uring must have done inline (3 on a memory file
+ * system, else 0).
+ */
+static void rw_engine_in(const char *name, bool direct, const char *dir,
+			 uint64_t want_inline)
 {
 	const struct blkback_engine_ops *e = blkback_engine_find(name);
 	struct blkback_backing b;
-	char *path = make_file(FILE_BYTES);
+	struct blkback_engine_stats st;
+	char *path = make_file_in(dir, FILE_BYTES);
 	unsigned char *w = abuf(16384), *r = abuf(16384);
 	struct iovec wv[2] = { { w, 8192 }, { w + 8192, 8192 } };
 	struct iovec rv[1] = { { r, 16384 } };
@@ -117,12 +149,175 @@ static void rw_one_engine(const char *name, bool direct)
 					  .len = 4096 };
 		assert_int_equal(run1(e, ctx, &io), -EOPNOTSUPP);
 	}
+	e->stats(ctx, &st);
+	if (!strcmp(name, "io_uring"))
+		assert_int_equal(st.inline_ios, want_inline);
 	e->close(ctx);
 	bb_backing_close(&b);
 	unlink(path);
 	free(path);
 	free(w);
 	free(r);
+}
+
+static void rw_one_engine(const char *name, bool direct)
+{
+	struct statfs sfs;
+	bool mem;
+
+	assert_int_equal(statfs("/tmp", &sfs), 0);
+	mem = sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC;
+	rw_engine_in(name, direct, "/tmp", mem ? 3 : 0);
+}
+
+/* On tmpfs io_uring would hand every read and write to an io-wq worker
+ * (no nonblocking I/O there); the engine does them inline instead. A file
+ * on a disk file system keeps using the ring: rw_one_engine checks that
+ * none ran inline under /tmp unless /tmp is itself a tmpfs. */
+static void io_uring_reads_and_writes_inline_on_tmpfs(void **s)
+{
+	char dir[] = "/tmp/pvio-bb-shm-XXXXXX";
+
+	(void)s;
+	mount_tmpfs(dir, "size=16m");
+	rw_engine_in("io_uring", false, dir, 3);
+	umount_tmpfs(dir);
+}
+
+/* A tmpfs file of n bytes, every byte written (no holes): byte i is i * 13. */
+static char *full_file_in(const char *dir, size_t n)
+{
+	char *path = make_file_in(dir, 0);
+	unsigned char *data = malloc(n);
+	int fd;
+
+	assert_non_null(data);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (unsigned char)(i * 13);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, data, n, 0), (ssize_t)n);
+	close(fd);
+	free(data);
+	return path;
+}
+
+static int64_t read_at(const struct blkback_engine_ops *e, void *ctx, unsigned char *buf,
+		       uint64_t off, uint32_t len)
+{
+	struct iovec v[2] = { { buf, len / 2 }, { buf + len / 2, len - len / 2 } };
+	struct blkback_io io = { .op = BLKBACK_IO_READ, .nr_iov = 2, .offset = off,
+				 .len = len, .iov = v };
+
+	return run1(e, ctx, &io);
+}
+
+static void check_pattern(const unsigned char *buf, uint64_t off, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++)
+		assert_int_equal(buf[i], (unsigned char)((off + i) * 13));
+}
+
+/* The io_uring engine on path (opened into *b). */
+static void *uring_on(const char *path, struct blkback_backing *b)
+{
+	void *ctx;
+
+	assert_int_equal(bb_backing_open(b, path, false), 0);
+	open_engine(blkback_engine_find("io_uring"), b, &ctx);
+	return ctx;
+}
+
+/* Close what uring_on opened, remove and free path. */
+static void uring_off(void *ctx, struct blkback_backing *b, char *path)
+{
+	blkback_engine_find("io_uring")->close(ctx);
+	bb_backing_close(b);
+	unlink(path);
+	free(path);
+}
+
+/*
+ * Reads from a tmpfs file without holes are copied from a mapping of it.
+ * When the file shrinks under the mapping, the read past the new end
+ * takes SIGBUS, which the engine survives: that read fails with an I/O
+ * error, and later reads use preadv.
+ */
+static void io_uring_reads_tmpfs_through_a_mapping_and_survives_sigbus(void **s)
+{
+	const struct blkback_engine_ops *e = blkback_engine_find("io_uring");
+	char dir[] = "/tmp/pvio-bb-map-XXXXXX";
+	struct blkback_engine_stats st;
+	struct blkback_backing b;
+	unsigned char *buf = abuf(16384);
+	char *path;
+	void *ctx;
+
+	(void)s;
+	mount_tmpfs(dir, "size=16m");
+	path = full_file_in(dir, 1 << 20);
+	ctx = uring_on(path, &b);
+	assert_int_equal(read_at(e, ctx, buf, 8192 + 512, 16384), 16384);
+	check_pattern(buf, 8192 + 512, 16384);
+	e->stats(ctx, &st);
+	assert_int_equal(st.mapped_reads, 1);
+
+	/* Another program truncates the image to 512 KiB. */
+	assert_int_equal(truncate(path, 512 << 10), 0);
+	assert_true(read_at(e, ctx, buf, 768 << 10, 4096) < 0);
+	assert_int_equal(read_at(e, ctx, buf, 4096, 4096), 4096);
+	check_pattern(buf, 4096, 4096);
+	e->stats(ctx, &st);
+	assert_int_equal(st.mapped_reads, 1); /* preadv from then on */
+	assert_int_equal(st.inline_ios, 3);
+	uring_off(ctx, &b, path);
+	umount_tmpfs(dir);
+	free(buf);
+}
+
+/* A hole, or a discard that punches one, keeps reads off the mapping: a
+ * read fault would fill the hole with a page of tmpfs memory. */
+static void io_uring_keeps_holes_off_the_mapping(void **s)
+{
+	const struct blkback_engine_ops *e = blkback_engine_find("io_uring");
+	char dir[] = "/tmp/pvio-bb-map-XXXXXX";
+	struct blkback_engine_stats st;
+	struct blkback_backing b;
+	struct blkback_io io;
+	unsigned char *buf = abuf(16384);
+	char *path;
+	void *ctx;
+
+	(void)s;
+	mount_tmpfs(dir, "size=16m");
+	/* Sparse: never mapped. */
+	path = make_file_in(dir, 1 << 20);
+	ctx = uring_on(path, &b);
+	memset(buf, 0xff, 4096);
+	assert_int_equal(read_at(e, ctx, buf, 4096, 4096), 4096);
+	for (int i = 0; i < 4096; i++)
+		assert_int_equal(buf[i], 0);
+	e->stats(ctx, &st);
+	assert_int_equal(st.mapped_reads, 0);
+	uring_off(ctx, &b, path);
+
+	/* Written whole: mapped until a discard punches a hole. */
+	path = full_file_in(dir, 1 << 20);
+	ctx = uring_on(path, &b);
+	assert_int_equal(read_at(e, ctx, buf, 0, 4096), 4096);
+	check_pattern(buf, 0, 4096);
+	io = (struct blkback_io){ .op = BLKBACK_IO_DISCARD, .offset = 65536, .len = 8192 };
+	assert_int_equal(run1(e, ctx, &io), 0);
+	assert_int_equal(read_at(e, ctx, buf, 65536 - 4096, 16384), 16384);
+	check_pattern(buf, 65536 - 4096, 4096);
+	for (int i = 4096; i < 12288; i++)
+		assert_int_equal(buf[i], 0);
+	check_pattern(buf + 12288, 65536 + 8192, 4096);
+	e->stats(ctx, &st);
+	assert_int_equal(st.mapped_reads, 1);
+	uring_off(ctx, &b, path);
+	umount_tmpfs(dir);
+	free(buf);
 }
 
 static void io_uring_reads_writes_flushes_discards_direct(void **s) { (void)s; rw_one_engine("io_uring", true); }
@@ -202,11 +397,7 @@ static void enospc_one_engine(const char *name)
 	void *ctx;
 	int fd;
 
-	assert_non_null(mkdtemp(dir));
-	if (mount("tmpfs", dir, "tmpfs", 0, "size=1m") != 0) {
-		rmdir(dir);
-		fail_msg("mount tmpfs on %s: %s (the test needs root)", dir, strerror(errno));
-	}
+	mount_tmpfs(dir, "size=1m");
 	snprintf(path, sizeof(path), "%s/disk", dir);
 	fd = open(path, O_CREAT | O_RDWR, 0600);
 	assert_true(fd >= 0);
@@ -233,8 +424,7 @@ static void enospc_one_engine(const char *name)
 	e->close(ctx);
 	bb_backing_close(&b);
 	unlink(path);
-	assert_int_equal(umount2(dir, MNT_DETACH), 0);
-	rmdir(dir);
+	umount_tmpfs(dir);
 	free(buf);
 }
 
@@ -330,6 +520,9 @@ int main(void)
 		cmocka_unit_test(engines_are_listed_with_io_uring_first),
 		cmocka_unit_test(io_uring_reads_writes_flushes_discards_direct),
 		cmocka_unit_test(io_uring_reads_writes_flushes_discards_buffered),
+		cmocka_unit_test(io_uring_reads_and_writes_inline_on_tmpfs),
+		cmocka_unit_test(io_uring_reads_tmpfs_through_a_mapping_and_survives_sigbus),
+		cmocka_unit_test(io_uring_keeps_holes_off_the_mapping),
 		cmocka_unit_test(libaio_reads_writes_flushes_discards_direct),
 		cmocka_unit_test(libaio_reads_writes_flushes_discards_buffered),
 		cmocka_unit_test(sync_reads_writes_flushes_discards),
