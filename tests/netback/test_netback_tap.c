@@ -518,7 +518,7 @@ static void tap_gso_reaches_a_prefix_guest_behind_a_prefix_slot(void **state)
 	snprintf(ifname, sizeof(ifname), "vif%u.8", d->domid);
 	assert_int_equal(fe_connect(&f, d, 8, &o), 0);
 	assert_int_equal(be_read(&f, "feature-gso-tcpv4"), 1); /* tx side: the backend's own */
-	s = ns_raw_socket(ifname, &ifindex);
+	s = tap_ns_packet_socket(NS, ifname, 0, &ifindex);
 	assert_int_equal(setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(on)), 0);
 	fe_post_rx(&f, 0, 32);
 
