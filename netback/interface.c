@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvio/evtchn_waiter_reg.h>
 #include <pvio/host.h>
 
 #include "common.h"
@@ -124,59 +125,8 @@ void nb_mcast_update(struct pvio_netback *nb, const uint8_t *mac, bool add)
  * (1 up), so both drivers can share the driver domain's handle; with none
  * free a queue polls (ADAPTIVE on waiter 0 is not ours to take).
  */
-#define NB_NO_WAITER UINT32_MAX
-
-static pthread_mutex_t waiter_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	const struct pvio_evtchn *h;
-	uint32_t used;
-} waiter_reg[16];
-
-static uint32_t waiter_get(const struct pvio_evtchn *h)
-{
-	uint32_t w = NB_NO_WAITER;
-	size_t slot = SIZE_MAX;
-
-	pthread_mutex_lock(&waiter_lock);
-	for (size_t i = 0; i < sizeof(waiter_reg) / sizeof(waiter_reg[0]); i++) {
-		if (waiter_reg[i].h == h) {
-			slot = i;
-			break;
-		}
-		if (!waiter_reg[i].h && slot == SIZE_MAX)
-			slot = i;
-	}
-	if (slot != SIZE_MAX) {
-		waiter_reg[slot].h = h;
-		for (uint32_t k = PVIO_EVTCHN_NR_WAITERS - 1; k >= 16; k--) {
-			if (!(waiter_reg[slot].used & (1u << k))) {
-				waiter_reg[slot].used |= 1u << k;
-				w = k;
-				break;
-			}
-		}
-		if (!waiter_reg[slot].used)
-			waiter_reg[slot].h = NULL;
-	}
-	pthread_mutex_unlock(&waiter_lock);
-	return w;
-}
-
-static void waiter_put(const struct pvio_evtchn *h, uint32_t w)
-{
-	if (w == NB_NO_WAITER)
-		return;
-	pthread_mutex_lock(&waiter_lock);
-	for (size_t i = 0; i < sizeof(waiter_reg) / sizeof(waiter_reg[0]); i++) {
-		if (waiter_reg[i].h == h) {
-			waiter_reg[i].used &= ~(1u << w);
-			if (!waiter_reg[i].used)
-				waiter_reg[i].h = NULL;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&waiter_lock);
-}
+static struct pvio_evtchn_waiter_reg nb_waiters =
+	PVIO_EVTCHN_WAITER_REG_INIT(PVIO_EVTCHN_NR_WAITERS - 1, 16);
 
 /* ---- the queue thread -------------------------------------------------------------- */
 
@@ -207,7 +157,7 @@ static bool wait_event(struct nb_queue *q, uint64_t timeout_ns)
 	struct pvio_evtchn *ev = q->nb->cfg.evtchn;
 	uint32_t ports[8];
 
-	if (q->waiter != NB_NO_WAITER) {
+	if (q->waiter != PVIO_EVTCHN_NO_WAITER) {
 		struct pvio_evtchn_stats a, b;
 		int r;
 
@@ -410,7 +360,7 @@ int nb_queue_connect(struct pvio_netback *nb, struct nb_queue *q)
 	int rc;
 
 	q->nb = nb;
-	q->waiter = NB_NO_WAITER;
+	q->waiter = PVIO_EVTCHN_NO_WAITER;
 	q->rx_fd = -1;
 	q->wait_mode = nb->cfg.wait_mode_set ? nb->cfg.wait_mode : PVIO_EVTCHN_ADAPTIVE;
 	q->tx_handle = q->rx_handle = UINT32_MAX;
@@ -453,13 +403,13 @@ int nb_queue_connect(struct pvio_netback *nb, struct nb_queue *q)
 	} else {
 		q->rx_port = q->tx_port;
 	}
-	q->waiter = waiter_get(ev);
-	if (q->waiter != NB_NO_WAITER &&
+	q->waiter = pvio_evtchn_waiter_reg_get(&nb_waiters, ev);
+	if (q->waiter != PVIO_EVTCHN_NO_WAITER &&
 	    (pvio_evtchn_bind_waiter(ev, q->tx_port, q->waiter) ||
 	     (q->rx_port != q->tx_port && pvio_evtchn_bind_waiter(ev, q->rx_port, q->waiter)) ||
 	     pvio_evtchn_bind_waiter(ev, q->loop_port, q->waiter))) {
-		waiter_put(ev, q->waiter);
-		q->waiter = NB_NO_WAITER;
+		pvio_evtchn_waiter_reg_put(&nb_waiters, ev, q->waiter);
+		q->waiter = PVIO_EVTCHN_NO_WAITER;
 	}
 	return 0;
 fail:
@@ -531,8 +481,8 @@ void nb_queue_disconnect(struct nb_queue *q)
 	if (q->loop_port)
 		(void)pvio_evtchn_close(ev, q->loop_port);
 	q->loop_port = q->loop_peer = 0;
-	waiter_put(ev, q->waiter);
-	q->waiter = NB_NO_WAITER;
+	pvio_evtchn_waiter_reg_put(&nb_waiters, ev, q->waiter);
+	q->waiter = PVIO_EVTCHN_NO_WAITER;
 	if (q->tx_handle != UINT32_MAX)
 		(void)pvio_gnt_unmap_one(nb->cfg.gnt, q->tx_handle);
 	if (q->rx_handle != UINT32_MAX)
