@@ -40,23 +40,11 @@ extern char **environ;
 
 void nb_log(struct pvio_netback *nb, const char *fmt, ...)
 {
-	uint64_t now = pvio_now_ns();
-	bool print;
 	va_list ap;
 
-	pthread_mutex_lock(&nb->log_lock);
-	if (now - nb->log_window_ns > 1000000000ull) {
-		nb->log_window_ns = now;
-		nb->log_count = 0;
-	}
-	print = nb->log_count++ < 10;
-	pthread_mutex_unlock(&nb->log_lock);
-	if (!print)
-		return;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	(void)pvio_host_ratelog_vprintf(&nb->log, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void nb_vif_fatal(struct nb_queue *q, const char *fmt, ...)
@@ -68,7 +56,7 @@ void nb_vif_fatal(struct nb_queue *q, const char *fmt, ...)
 	(void)pvio_evtchn_mask(nb->cfg.evtchn, q->tx_port);
 	if (q->rx_port != q->tx_port)
 		(void)pvio_evtchn_mask(nb->cfg.evtchn, q->rx_port);
-	pthread_mutex_lock(&nb->log_lock);
+	pthread_mutex_lock(&nb->fatal_lock);
 	first = !atomic_load(&nb->broken);
 	if (first) {
 		va_start(ap, fmt);
@@ -76,7 +64,7 @@ void nb_vif_fatal(struct nb_queue *q, const char *fmt, ...)
 		va_end(ap);
 		atomic_store(&nb->broken, true);
 	}
-	pthread_mutex_unlock(&nb->log_lock);
+	pthread_mutex_unlock(&nb->fatal_lock);
 	if (first) /* logged once per vif */
 		nb_log(nb, "netback %u/%u queue %u: %s; vif disabled", nb->cfg.fe,
 		       nb->devid, q->idx, nb->fatal_msg);
@@ -658,7 +646,8 @@ int pvio_netback_create(const struct pvio_netback_config *cfg, struct pvio_netba
 	nb->env.page_free = cfg->page_ops->free;
 	nb->env.page_ctx = cfg->page_ctx;
 	pthread_mutex_init(&nb->lock, NULL);
-	pthread_mutex_init(&nb->log_lock, NULL);
+	pthread_mutex_init(&nb->fatal_lock, NULL);
+	pvio_host_ratelog_init(&nb->log, NB_LOG_PER_SEC);
 	pthread_mutex_init(&nb->mcast_lock, NULL);
 	atomic_store(&nb->state, PVIO_XENBUS_UNKNOWN);
 	*out = nb;
@@ -721,7 +710,8 @@ void pvio_netback_destroy(struct pvio_netback *nb)
 	if (nb->port_open)
 		nb->port->close(nb->port_ctx);
 	pthread_mutex_destroy(&nb->lock);
-	pthread_mutex_destroy(&nb->log_lock);
+	pthread_mutex_destroy(&nb->fatal_lock);
+	pvio_host_ratelog_fini(&nb->log);
 	pthread_mutex_destroy(&nb->mcast_lock);
 	free(nb);
 }
