@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <pvio/evtchn_waiter_reg.h>
 #include <pvio/host.h>
 
 #include "common.h"
@@ -555,67 +556,16 @@ static int consume(struct bb_queue *q)
  * per-vCPU delivery): its port is routed there with
  * pvio_evtchn_bind_waiter(), so a kick wakes exactly this thread. Waiter
  * 0 stays with whoever else uses the domain's handle; blkback takes 1..15
- * from a process-wide registry per handle. With none free (more than 15
+ * from its process-wide registry per handle. With none free (more than 15
  * queues on one handle) a queue polls its port instead, sleeping in
  * growing steps up to 1 ms.
  */
-#define BB_NO_WAITER UINT32_MAX
 /* netback takes the waiters from 31 down to 16 of the same handle, from
  * its own registry (netback/interface.c): blkback keeps below, so a
  * driver domain serving both never has two threads on one waiter (each
  * would steal the other's events and leave it asleep until its 50 ms
  * timeout). */
-#define BB_WAITER_END 16u
-
-static pthread_mutex_t waiter_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	const struct pvio_evtchn *h;
-	uint32_t used; /* bit w: waiter w taken by blkback */
-} waiter_reg[16];
-
-static uint32_t waiter_get(const struct pvio_evtchn *h)
-{
-	uint32_t w = BB_NO_WAITER;
-	size_t i, slot = SIZE_MAX;
-
-	pthread_mutex_lock(&waiter_lock);
-	for (i = 0; i < sizeof(waiter_reg) / sizeof(waiter_reg[0]); i++) {
-		if (waiter_reg[i].h == h) {
-			slot = i;
-			break;
-		}
-		if (!waiter_reg[i].h && slot == SIZE_MAX)
-			slot = i;
-	}
-	if (slot != SIZE_MAX) {
-		waiter_reg[slot].h = h;
-		for (uint32_t k = 1; k < BB_WAITER_END; k++) {
-			if (!(waiter_reg[slot].used & (1u << k))) {
-				waiter_reg[slot].used |= 1u << k;
-				w = k;
-				break;
-			}
-		}
-	}
-	pthread_mutex_unlock(&waiter_lock);
-	return w;
-}
-
-static void waiter_put(const struct pvio_evtchn *h, uint32_t w)
-{
-	if (w == BB_NO_WAITER)
-		return;
-	pthread_mutex_lock(&waiter_lock);
-	for (size_t i = 0; i < sizeof(waiter_reg) / sizeof(waiter_reg[0]); i++) {
-		if (waiter_reg[i].h == h) {
-			waiter_reg[i].used &= ~(1u << w);
-			if (!waiter_reg[i].used)
-				waiter_reg[i].h = NULL;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&waiter_lock);
-}
+static struct pvio_evtchn_waiter_reg bb_waiters = PVIO_EVTCHN_WAITER_REG_INIT(1, 15);
 
 /* Wait for this queue's event (or ~50 ms, to notice a stop).
  * Returns whether an event arrived. */
@@ -623,7 +573,7 @@ static bool wait_event(struct bb_queue *q)
 {
 	struct pvio_evtchn *ev = q->bb->cfg.evtchn;
 
-	if (q->waiter != BB_NO_WAITER) {
+	if (q->waiter != PVIO_EVTCHN_NO_WAITER) {
 		uint32_t ports[4];
 		struct pvio_evtchn_stats a, b;
 		enum pvio_evtchn_wait_mode mode = q->wait_mode;
@@ -895,7 +845,7 @@ int bb_queue_connect(struct pvio_blkback *bb, struct bb_queue *q)
 	q->spin_io.max_ns = q->wait_mode == PVIO_EVTCHN_ADAPTIVE ? BB_SPIN_NS : 0;
 	q->spin_io.cur_ns = q->spin_io.max_ns;
 	q->spin_ring = q->spin_io;
-	q->waiter = BB_NO_WAITER;
+	q->waiter = PVIO_EVTCHN_NO_WAITER;
 	pvio_evtchn_ratelimit_init(&q->rl, 0, 0, 0);
 
 	/* The ring. */
@@ -981,11 +931,11 @@ int bb_queue_connect(struct pvio_blkback *bb, struct bb_queue *q)
 					  &q->port);
 	if (rc)
 		goto fail_engine;
-	q->waiter = waiter_get(bb->cfg.evtchn);
-	if (q->waiter != BB_NO_WAITER &&
+	q->waiter = pvio_evtchn_waiter_reg_get(&bb_waiters, bb->cfg.evtchn);
+	if (q->waiter != PVIO_EVTCHN_NO_WAITER &&
 	    pvio_evtchn_bind_waiter(bb->cfg.evtchn, q->port, q->waiter) != 0) {
-		waiter_put(bb->cfg.evtchn, q->waiter);
-		q->waiter = BB_NO_WAITER;
+		pvio_evtchn_waiter_reg_put(&bb_waiters, bb->cfg.evtchn, q->waiter);
+		q->waiter = PVIO_EVTCHN_NO_WAITER;
 	}
 	return 0;
 
@@ -1028,8 +978,8 @@ void bb_queue_disconnect(struct bb_queue *q)
 		(void)pvio_evtchn_close(bb->cfg.evtchn, q->port);
 		q->port = 0;
 	}
-	waiter_put(bb->cfg.evtchn, q->waiter);
-	q->waiter = BB_NO_WAITER;
+	pvio_evtchn_waiter_reg_put(&bb_waiters, bb->cfg.evtchn, q->waiter);
+	q->waiter = PVIO_EVTCHN_NO_WAITER;
 	if (q->eng_ctx) {
 		q->eng->close(q->eng_ctx);
 		q->eng_ctx = NULL;

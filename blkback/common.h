@@ -288,9 +288,7 @@ struct pvio_blkback {
 	uint32_t nr_q;
 	struct bb_counters retired; /* counters of queues gone */
 
-	pthread_mutex_t log_lock;
-	uint64_t log_window_ns;    /* rate-limited logging */
-	uint32_t log_count;
+	struct pvio_host_ratelog log; /* bb_log()'s, BB_LOG_PER_SEC */
 };
 
 /* The control thread's body (xenbus.c). */
@@ -299,7 +297,9 @@ void *bb_xenbus_main(void *arg);
 /* Tear down every queue (control thread; takes bb->lock). */
 void bb_queues_destroy(struct pvio_blkback *bb);
 
-/* Rate-limited log line on stderr: at most 10 a second per device. */
+/* Rate-limited log line on stderr: at most BB_LOG_PER_SEC a second per
+ * device. */
+#define BB_LOG_PER_SEC 10u
 void bb_log(struct pvio_blkback *bb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

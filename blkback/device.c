@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,23 +16,11 @@
 
 void bb_log(struct pvio_blkback *bb, const char *fmt, ...)
 {
-	uint64_t now = pvio_now_ns();
-	bool print;
 	va_list ap;
 
-	pthread_mutex_lock(&bb->log_lock);
-	if (now - bb->log_window_ns > 1000000000ull) {
-		bb->log_window_ns = now;
-		bb->log_count = 0;
-	}
-	print = bb->log_count++ < 10;
-	pthread_mutex_unlock(&bb->log_lock);
-	if (!print)
-		return;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	(void)pvio_host_ratelog_vprintf(&bb->log, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int pvio_blkback_create(const struct pvio_blkback_config *cfg,
@@ -70,7 +57,7 @@ int pvio_blkback_create(const struct pvio_blkback_config *cfg,
 		return rc;
 	}
 	pthread_mutex_init(&bb->lock, NULL);
-	pthread_mutex_init(&bb->log_lock, NULL);
+	pvio_host_ratelog_init(&bb->log, BB_LOG_PER_SEC);
 
 	bb->max_queues = cfg->max_queues ? cfg->max_queues : BB_DEFAULT_MAX_QUEUES;
 	bb->max_ring_order = cfg->ring_ops ? (cfg->max_ring_page_order ?
@@ -120,7 +107,7 @@ void pvio_blkback_destroy(struct pvio_blkback *bb)
 	bb_queues_destroy(bb);
 	bb_backing_close(&bb->backing);
 	pthread_mutex_destroy(&bb->lock);
-	pthread_mutex_destroy(&bb->log_lock);
+	pvio_host_ratelog_fini(&bb->log);
 	free(bb);
 }
 

@@ -389,9 +389,8 @@ struct pvio_netback {
 	uint32_t nr_q;
 	struct nb_counters retired;
 
-	pthread_mutex_t log_lock;
-	uint64_t log_window_ns;
-	uint32_t log_count;
+	pthread_mutex_t fatal_lock;   /* broken and fatal_msg, set once */
+	struct pvio_host_ratelog log; /* nb_log()'s, NB_LOG_PER_SEC */
 };
 
 void *nb_xenbus_main(void *arg);
@@ -400,6 +399,9 @@ void nb_queues_destroy(struct pvio_netback *nb);
  * ports, flag broken, log once. The control thread makes it fatal. */
 void nb_vif_fatal(struct nb_queue *q, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Rate-limited log line on stderr: at most NB_LOG_PER_SEC a second per
+ * vif. */
+#define NB_LOG_PER_SEC 10u
 void nb_log(struct pvio_netback *nb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Multicast filter: true if the guest wants frames to mac. */

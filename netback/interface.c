@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvio/evtchn_waiter_reg.h>
 #include <pvio/host.h>
 
 #include "common.h"
@@ -39,23 +40,11 @@ extern char **environ;
 
 void nb_log(struct pvio_netback *nb, const char *fmt, ...)
 {
-	uint64_t now = pvio_now_ns();
-	bool print;
 	va_list ap;
 
-	pthread_mutex_lock(&nb->log_lock);
-	if (now - nb->log_window_ns > 1000000000ull) {
-		nb->log_window_ns = now;
-		nb->log_count = 0;
-	}
-	print = nb->log_count++ < 10;
-	pthread_mutex_unlock(&nb->log_lock);
-	if (!print)
-		return;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	(void)pvio_host_ratelog_vprintf(&nb->log, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void nb_vif_fatal(struct nb_queue *q, const char *fmt, ...)
@@ -67,7 +56,7 @@ void nb_vif_fatal(struct nb_queue *q, const char *fmt, ...)
 	(void)pvio_evtchn_mask(nb->cfg.evtchn, q->tx_port);
 	if (q->rx_port != q->tx_port)
 		(void)pvio_evtchn_mask(nb->cfg.evtchn, q->rx_port);
-	pthread_mutex_lock(&nb->log_lock);
+	pthread_mutex_lock(&nb->fatal_lock);
 	first = !atomic_load(&nb->broken);
 	if (first) {
 		va_start(ap, fmt);
@@ -75,7 +64,7 @@ void nb_vif_fatal(struct nb_queue *q, const char *fmt, ...)
 		va_end(ap);
 		atomic_store(&nb->broken, true);
 	}
-	pthread_mutex_unlock(&nb->log_lock);
+	pthread_mutex_unlock(&nb->fatal_lock);
 	if (first) /* logged once per vif */
 		nb_log(nb, "netback %u/%u queue %u: %s; vif disabled", nb->cfg.fe,
 		       nb->devid, q->idx, nb->fatal_msg);
@@ -124,59 +113,8 @@ void nb_mcast_update(struct pvio_netback *nb, const uint8_t *mac, bool add)
  * (1 up), so both drivers can share the driver domain's handle; with none
  * free a queue polls (ADAPTIVE on waiter 0 is not ours to take).
  */
-#define NB_NO_WAITER UINT32_MAX
-
-static pthread_mutex_t waiter_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	const struct pvio_evtchn *h;
-	uint32_t used;
-} waiter_reg[16];
-
-static uint32_t waiter_get(const struct pvio_evtchn *h)
-{
-	uint32_t w = NB_NO_WAITER;
-	size_t slot = SIZE_MAX;
-
-	pthread_mutex_lock(&waiter_lock);
-	for (size_t i = 0; i < sizeof(waiter_reg) / sizeof(waiter_reg[0]); i++) {
-		if (waiter_reg[i].h == h) {
-			slot = i;
-			break;
-		}
-		if (!waiter_reg[i].h && slot == SIZE_MAX)
-			slot = i;
-	}
-	if (slot != SIZE_MAX) {
-		waiter_reg[slot].h = h;
-		for (uint32_t k = PVIO_EVTCHN_NR_WAITERS - 1; k >= 16; k--) {
-			if (!(waiter_reg[slot].used & (1u << k))) {
-				waiter_reg[slot].used |= 1u << k;
-				w = k;
-				break;
-			}
-		}
-		if (!waiter_reg[slot].used)
-			waiter_reg[slot].h = NULL;
-	}
-	pthread_mutex_unlock(&waiter_lock);
-	return w;
-}
-
-static void waiter_put(const struct pvio_evtchn *h, uint32_t w)
-{
-	if (w == NB_NO_WAITER)
-		return;
-	pthread_mutex_lock(&waiter_lock);
-	for (size_t i = 0; i < sizeof(waiter_reg) / sizeof(waiter_reg[0]); i++) {
-		if (waiter_reg[i].h == h) {
-			waiter_reg[i].used &= ~(1u << w);
-			if (!waiter_reg[i].used)
-				waiter_reg[i].h = NULL;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&waiter_lock);
-}
+static struct pvio_evtchn_waiter_reg nb_waiters =
+	PVIO_EVTCHN_WAITER_REG_INIT(PVIO_EVTCHN_NR_WAITERS - 1, 16);
 
 /* ---- the queue thread -------------------------------------------------------------- */
 
@@ -207,7 +145,7 @@ static bool wait_event(struct nb_queue *q, uint64_t timeout_ns)
 	struct pvio_evtchn *ev = q->nb->cfg.evtchn;
 	uint32_t ports[8];
 
-	if (q->waiter != NB_NO_WAITER) {
+	if (q->waiter != PVIO_EVTCHN_NO_WAITER) {
 		struct pvio_evtchn_stats a, b;
 		int r;
 
@@ -410,7 +348,7 @@ int nb_queue_connect(struct pvio_netback *nb, struct nb_queue *q)
 	int rc;
 
 	q->nb = nb;
-	q->waiter = NB_NO_WAITER;
+	q->waiter = PVIO_EVTCHN_NO_WAITER;
 	q->rx_fd = -1;
 	q->wait_mode = nb->cfg.wait_mode_set ? nb->cfg.wait_mode : PVIO_EVTCHN_ADAPTIVE;
 	q->tx_handle = q->rx_handle = UINT32_MAX;
@@ -453,13 +391,13 @@ int nb_queue_connect(struct pvio_netback *nb, struct nb_queue *q)
 	} else {
 		q->rx_port = q->tx_port;
 	}
-	q->waiter = waiter_get(ev);
-	if (q->waiter != NB_NO_WAITER &&
+	q->waiter = pvio_evtchn_waiter_reg_get(&nb_waiters, ev);
+	if (q->waiter != PVIO_EVTCHN_NO_WAITER &&
 	    (pvio_evtchn_bind_waiter(ev, q->tx_port, q->waiter) ||
 	     (q->rx_port != q->tx_port && pvio_evtchn_bind_waiter(ev, q->rx_port, q->waiter)) ||
 	     pvio_evtchn_bind_waiter(ev, q->loop_port, q->waiter))) {
-		waiter_put(ev, q->waiter);
-		q->waiter = NB_NO_WAITER;
+		pvio_evtchn_waiter_reg_put(&nb_waiters, ev, q->waiter);
+		q->waiter = PVIO_EVTCHN_NO_WAITER;
 	}
 	return 0;
 fail:
@@ -531,8 +469,8 @@ void nb_queue_disconnect(struct nb_queue *q)
 	if (q->loop_port)
 		(void)pvio_evtchn_close(ev, q->loop_port);
 	q->loop_port = q->loop_peer = 0;
-	waiter_put(ev, q->waiter);
-	q->waiter = NB_NO_WAITER;
+	pvio_evtchn_waiter_reg_put(&nb_waiters, ev, q->waiter);
+	q->waiter = PVIO_EVTCHN_NO_WAITER;
 	if (q->tx_handle != UINT32_MAX)
 		(void)pvio_gnt_unmap_one(nb->cfg.gnt, q->tx_handle);
 	if (q->rx_handle != UINT32_MAX)
@@ -708,7 +646,8 @@ int pvio_netback_create(const struct pvio_netback_config *cfg, struct pvio_netba
 	nb->env.page_free = cfg->page_ops->free;
 	nb->env.page_ctx = cfg->page_ctx;
 	pthread_mutex_init(&nb->lock, NULL);
-	pthread_mutex_init(&nb->log_lock, NULL);
+	pthread_mutex_init(&nb->fatal_lock, NULL);
+	pvio_host_ratelog_init(&nb->log, NB_LOG_PER_SEC);
 	pthread_mutex_init(&nb->mcast_lock, NULL);
 	atomic_store(&nb->state, PVIO_XENBUS_UNKNOWN);
 	*out = nb;
@@ -771,7 +710,8 @@ void pvio_netback_destroy(struct pvio_netback *nb)
 	if (nb->port_open)
 		nb->port->close(nb->port_ctx);
 	pthread_mutex_destroy(&nb->lock);
-	pthread_mutex_destroy(&nb->log_lock);
+	pthread_mutex_destroy(&nb->fatal_lock);
+	pvio_host_ratelog_fini(&nb->log);
 	pthread_mutex_destroy(&nb->mcast_lock);
 	free(nb);
 }

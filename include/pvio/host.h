@@ -10,6 +10,7 @@
 #define PVIO_HOST_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,5 +61,35 @@ void pvio_host_thread_stop(struct pvio_host_thread *t);
 
 /* Whether the owner asked the thread to stop. Any thread. */
 bool pvio_host_thread_stopping(struct pvio_host_thread *t);
+
+/*
+ * Rate-limited logging for a backend device: at most per_sec lines in any
+ * window of a second, so a frontend that misbehaves on every request
+ * cannot flood the driver domain's log. A window opens with the first
+ * line after the last one closed; lines beyond the limit within it are
+ * dropped, not delayed. Caller-allocated; any thread once set up.
+ */
+struct pvio_host_ratelog {
+	pthread_mutex_t lock;
+	uint64_t window_ns;  /* when the current window opened */
+	uint32_t count;      /* lines asked for in it */
+	uint32_t per_sec;
+};
+
+/* Set up rl for per_sec lines a second (0: none printed). Before use. */
+void pvio_host_ratelog_init(struct pvio_host_ratelog *rl, uint32_t per_sec);
+
+/* Release what init took. No line may be in flight. */
+void pvio_host_ratelog_fini(struct pvio_host_ratelog *rl);
+
+/* Count one line asked for at now_ns (CLOCK_MONOTONIC, pvio_now_ns())
+ * and say whether it may be printed. */
+bool pvio_host_ratelog_allow(struct pvio_host_ratelog *rl, uint64_t now_ns);
+
+/* Print fmt with ap and a newline on stderr if pvio_host_ratelog_allow()
+ * lets it now. Returns whether it printed. The caller's message carries
+ * its own prefix ("blkback 1/51200: ..."). */
+bool pvio_host_ratelog_vprintf(struct pvio_host_ratelog *rl, const char *fmt,
+			       va_list ap) __attribute__((format(printf, 2, 0)));
 
 #endif /* PVIO_HOST_H */

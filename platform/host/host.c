@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared memory, CPU placement and clocks on a Linux host. */
+/* Shared memory, CPU placement, clocks, backend threads and rate-limited
+ * logging on a Linux host. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <sched.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -116,4 +118,41 @@ void pvio_host_thread_stop(struct pvio_host_thread *t)
 bool pvio_host_thread_stopping(struct pvio_host_thread *t)
 {
 	return atomic_load(&t->stop);
+}
+
+void pvio_host_ratelog_init(struct pvio_host_ratelog *rl, uint32_t per_sec)
+{
+	pthread_mutex_init(&rl->lock, NULL);
+	rl->window_ns = 0;
+	rl->count = 0;
+	rl->per_sec = per_sec;
+}
+
+void pvio_host_ratelog_fini(struct pvio_host_ratelog *rl)
+{
+	pthread_mutex_destroy(&rl->lock);
+}
+
+bool pvio_host_ratelog_allow(struct pvio_host_ratelog *rl, uint64_t now_ns)
+{
+	bool ok;
+
+	pthread_mutex_lock(&rl->lock);
+	if (now_ns - rl->window_ns > 1000000000ull) {
+		rl->window_ns = now_ns;
+		rl->count = 0;
+	}
+	ok = rl->count++ < rl->per_sec;
+	pthread_mutex_unlock(&rl->lock);
+	return ok;
+}
+
+bool pvio_host_ratelog_vprintf(struct pvio_host_ratelog *rl, const char *fmt,
+			       va_list ap)
+{
+	if (!pvio_host_ratelog_allow(rl, pvio_now_ns()))
+		return false;
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	return true;
 }
