@@ -326,15 +326,15 @@ static void run(struct nb_queue *q, struct fz *in)
 }
 
 /*
- * The queue's tx state is kept between inputs with the same fatal_slots
- * (nb_tx_init() sizes its grant-op arrays by it): nb_tx_init() allocates
+ * The queue's tx state is kept between inputs: nb_tx_init() allocates
  * the pending-packet array (ring slots x ~800 bytes, which ASan serves
  * by mmap, fresh pages to fault in on every input) and nb_tx_fini()
  * frees it, most of an input's time. A kept queue is put back exactly as
- * a zeroed queue plus nb_tx_init() leaves it (kept_reset()). The real
- * nb_tx_fini() still runs whenever the port holds packets at tear-down
- * (the orphaned path), after a geometry change, and for inputs whose cfg
- * has bits 5-7 all set.
+ * a zeroed queue plus nb_tx_init() leaves it (kept_reset(), which also
+ * reallocates the grant-op arrays, sized by fatal_slots, when that
+ * changes). The real nb_tx_fini() still runs whenever the port holds
+ * packets at tear-down (the orphaned path) and for inputs whose cfg has
+ * bits 5-7 all set; the next input then runs the real nb_tx_init().
  */
 static struct {
 	struct pvio_netback *nb;
@@ -349,10 +349,24 @@ static void kept_reset(struct nb_queue *q)
 	struct nb_txzc *zc = q->zc;
 	uint32_t ops = NB_TX_BATCH * q->nb->fatal_slots;
 
-	memset(q->mapops, 0, ops * sizeof(*q->mapops));
-	memset(q->cmapops, 0, ops * sizeof(*q->cmapops));
-	memset(q->copies, 0, ops * sizeof(*q->copies));
-	memset(q->unmapops, 0, ops * sizeof(*q->unmapops));
+	if (q->nb->fatal_slots != kept.fatal_slots) {
+		/* Sized for this input's fatal_slots, as nb_tx_init() does. */
+		free(q->mapops);
+		free(q->cmapops);
+		free(q->copies);
+		free(q->unmapops);
+		q->mapops = calloc(ops, sizeof(*q->mapops));
+		q->cmapops = calloc(ops, sizeof(*q->cmapops));
+		q->copies = calloc(ops, sizeof(*q->copies));
+		q->unmapops = calloc(ops, sizeof(*q->unmapops));
+		FZ_CHECK(q->mapops && q->cmapops && q->copies && q->unmapops);
+		kept.fatal_slots = q->nb->fatal_slots;
+	} else {
+		memset(q->mapops, 0, ops * sizeof(*q->mapops));
+		memset(q->cmapops, 0, ops * sizeof(*q->cmapops));
+		memset(q->copies, 0, ops * sizeof(*q->copies));
+		memset(q->unmapops, 0, ops * sizeof(*q->unmapops));
+	}
 	FZ_CHECK(zc->nr_pend == q->tx.nr_slots);
 	memset(zc->pend, 0, zc->nr_pend * sizeof(*zc->pend));
 	atomic_store(&zc->done, NULL);
@@ -411,8 +425,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		kept.ring = aligned_alloc(PVIO_PAGE_SIZE, PVIO_PAGE_SIZE);
 		FZ_CHECK(kept.nb && kept.q && kept.ring);
 	}
-	if (kept.live && kept.fatal_slots != fatal_slots)
-		kept_fini();
 	nb = kept.nb;
 	q = kept.q;
 	ring = kept.ring;
