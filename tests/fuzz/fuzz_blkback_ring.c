@@ -39,7 +39,7 @@ void bb_log(struct pvio_blkback *bb, const char *fmt, ...)
 	(void)fmt;
 }
 
-/* ---- the ring pages: an exact-size allocation per input ------------------ */
+/* ---- the ring pages: an exact-size allocation per connected queue -------- */
 
 static unsigned char *ring_mem;
 
@@ -381,33 +381,58 @@ static void run(struct bb_queue *q, struct fz *in)
 }
 
 /*
- * The connected queue is kept between inputs with the same geometry (ring
- * pages, indirect segments, persistent grants and cache size): connecting
- * allocates ring slots x segments of per-request storage (megabytes with
- * 4096 indirect segments), which would dominate the run time. Before each
- * input a kept queue is put back exactly as bb_queue_connect() leaves it:
- * ring re-attached, pending list rebuilt in order, engine reopened,
- * persistent cache re-initialised, counters and policy state cleared.
+ * Connected queues are kept between inputs, up to KEPT_MAX of them, one
+ * per geometry (ring pages, indirect segments, persistent grants):
+ * connecting allocates ring slots x segments of per-request storage
+ * (megabytes with 4096 indirect segments), which ASan serves by mmap,
+ * poisons and unpoisons, and which dominated the run time when one kept
+ * queue was reconnected for every input of another geometry (a quarter
+ * of them). Before each input a kept queue is put back exactly as
+ * bb_queue_connect() leaves it: ring re-attached, pending list rebuilt in
+ * order, engine reopened, persistent cache allocated for this input's
+ * size and initialised as connect does, counters and policy state
+ * cleared. The least recently used queue is disconnected for real when a
+ * new geometry needs its place.
  */
-static struct {
-	struct pvio_blkback *bb;
-	struct bb_queue *q;
-	uint32_t key;
-} kept;
+#define KEPT_MAX 8u
 
-static void kept_drop(void)
+static struct kept_q {
+	struct pvio_blkback *bb;
+	struct bb_queue *q;      /* NULL: a free place */
+	unsigned char *ring;
+	uint32_t key;
+	uint64_t used;
+} kept[KEPT_MAX];
+static uint64_t kept_clock;
+
+static void kept_drop(struct kept_q *k)
 {
-	if (!kept.q)
+	if (!k->q)
 		return;
-	bb_queue_disconnect(kept.q);
+	ring_mem = k->ring;
+	bb_queue_disconnect(k->q);
 	FZ_CHECK(fm_mapped(fm_get()) == 0);
 	FZ_CHECK(pvio_gnt_nr_mapped(fm_get()->gb) == 0);
-	free(ring_mem);
+	free(k->ring);
+	free(k->q);
+	free(k->bb);
+	memset(k, 0, sizeof(*k));
 	ring_mem = NULL;
-	free(kept.q);
-	free(kept.bb);
-	kept.q = NULL;
-	kept.bb = NULL;
+}
+
+/* The kept queue of this geometry, or a place for one (emptied). */
+static struct kept_q *kept_find(uint32_t key)
+{
+	struct kept_q *victim = NULL;
+
+	for (struct kept_q *k = kept; k < kept + KEPT_MAX; k++) {
+		if (k->q && k->key == key)
+			return k;
+		if (!victim || (victim->q && (!k->q || k->used < victim->used)))
+			victim = k;
+	}
+	kept_drop(victim);
+	return victim;
 }
 
 static void kept_reset(struct bb_queue *q)
@@ -420,8 +445,12 @@ static void kept_reset(struct bb_queue *q)
 		(void)pvio_gnt_cache_flush(&q->cache);
 		while (nb < bb->persistent_cap)
 			nb <<= 1;
-		memset(q->cache_e, 0, bb->persistent_cap * sizeof(*q->cache_e));
-		memset(q->cache_b, 0, nb * sizeof(*q->cache_b));
+		/* Sized for this input's cap, as bb_queue_connect() does. */
+		free(q->cache_e);
+		free(q->cache_b);
+		q->cache_e = calloc(bb->persistent_cap, sizeof(*q->cache_e));
+		q->cache_b = calloc(nb, sizeof(*q->cache_b));
+		FZ_CHECK(q->cache_e && q->cache_b);
 		FZ_CHECK(pvio_gnt_cache_init(&q->cache, bb->cfg.gnt, q->cache_e,
 					     bb->persistent_cap, q->cache_b, nb) == 0);
 	}
@@ -454,6 +483,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fm *f = fm_get();
 	struct pvio_blkback *bb;
 	struct bb_queue *q;
+	struct kept_q *k;
 	struct guest g;
 	struct fz in;
 	uint8_t cfg, ring, ind, cap;
@@ -465,13 +495,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ind = fz_u8(&in);
 	cap = fz_u8(&in);
 	pages = 1u << (ring % 3);
-	key = pages | (uint32_t)(ind % 4) << 8 | (uint32_t)(cap % 64) << 16 |
-	      (uint32_t)((cfg & 32) != 0) << 24;
-	if (kept.q && kept.key != key)
-		kept_drop();
+	key = pages | (uint32_t)(ind % 4) << 8 | (uint32_t)((cfg & 32) != 0) << 24;
+	k = kept_find(key);
 	fm_reset(f);
 
-	if (!kept.q) {
+	if (!k->q) {
 		bb = calloc(1, sizeof(*bb));
 		q = calloc(1, sizeof(*q));
 		FZ_CHECK(bb && q);
@@ -494,14 +522,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(ring_mem, 0, (size_t)pages * PVIO_PAGE_SIZE);
 		pvio_sring_init((struct pvio_sring_hdr *)ring_mem, 0);
 		FZ_CHECK(bb_queue_connect(bb, q) == 0);
-		kept.bb = bb;
-		kept.q = q;
-		kept.key = key;
+		k->bb = bb;
+		k->q = q;
+		k->ring = ring_mem;
+		k->key = key;
 	} else {
-		bb = kept.bb;
-		q = kept.q;
+		bb = k->bb;
+		q = k->q;
+		ring_mem = k->ring;
+		bb->persistent_cap = 1 + cap % 64;
 		kept_reset(q);
 	}
+	k->used = ++kept_clock;
 	/* What may change per input without reconnecting. */
 	/*
 	 * The adaptive polls (poll_busy(), wait_event()) spin for up to
@@ -581,12 +613,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(fm_mapped(f) == 0);
 	/* Now and then, the whole disconnect path too. */
 	if ((cfg ^ ring ^ ind) == 0x5a)
-		kept_drop();
+		kept_drop(k);
 	return 0;
 }
 
 /* Disconnect at exit so LeakSanitizer sees a clean process. */
 static void __attribute__((destructor)) fuzz_fini(void)
 {
-	kept_drop();
+	for (uint32_t i = 0; i < KEPT_MAX; i++)
+		kept_drop(&kept[i]);
 }

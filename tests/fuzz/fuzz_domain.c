@@ -113,26 +113,40 @@ void *pvio_domain_page(struct pvio_domain *d, uint32_t pfn)
 	return pvio_mach_pfn_ptr(d->machine, d->domid, pfn);
 }
 
-int pvio_domain_vmap(struct pvio_domain *d, const uint32_t *pfns, uint32_t n,
-		     void **va)
+/*
+ * vmap is an mmap per page plus a reservation, and vunmap a munmap: the
+ * drivers vmap their rings and pools for every input, the same frames
+ * each time (the allocator starts over per driver), and those calls were
+ * a tenth of fuzz_front_rsp's time. So a vunmapped range is kept,
+ * PROT_NONE (a use after vunmap still faults), and handed out again by a
+ * vmap of the same frames (mfns, not pfns: a flip moves frames) with one
+ * mprotect.
+ */
+#define VMAP_CACHE 16u
+
+static struct vmap_kept {
+	unsigned char *va;       /* NULL: empty slot */
+	uint32_t n;
+	bool busy;               /* handed out */
+	uint64_t used;           /* last handed out (LRU) */
+	uint32_t mfn[PVIO_DOMAIN_VMAP_MAX];
+} vmaps[VMAP_CACHE];
+static uint64_t vmap_clock;
+
+static int vmap_new(const uint32_t *mfns, uint32_t n, unsigned char **va)
 {
 	int pool_fd, hv_fd;
 	unsigned char *base;
 
-	if (n == 0 || n > PVIO_DOMAIN_VMAP_MAX)
-		return -EINVAL;
 	pvio_mem_fds(fm_get()->mem, &pool_fd, &hv_fd);
 	base = mmap(NULL, (size_t)n * PVIO_PAGE_SIZE, PROT_NONE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (base == MAP_FAILED)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t mfn = pvio_mach_pfn_to_mfn(d->machine, d->domid, pfns[i]);
-
-		if (mfn == PVIO_MFN_INVALID ||
-		    mmap(base + (size_t)i * PVIO_PAGE_SIZE, PVIO_PAGE_SIZE,
+		if (mmap(base + (size_t)i * PVIO_PAGE_SIZE, PVIO_PAGE_SIZE,
 			 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, pool_fd,
-			 (off_t)mfn * PVIO_PAGE_SIZE) == MAP_FAILED) {
+			 (off_t)mfns[i] * PVIO_PAGE_SIZE) == MAP_FAILED) {
 			munmap(base, (size_t)n * PVIO_PAGE_SIZE);
 			return -ENOMEM;
 		}
@@ -141,9 +155,67 @@ int pvio_domain_vmap(struct pvio_domain *d, const uint32_t *pfns, uint32_t n,
 	return 0;
 }
 
+int pvio_domain_vmap(struct pvio_domain *d, const uint32_t *pfns, uint32_t n,
+		     void **va)
+{
+	static uint32_t mfns[PVIO_DOMAIN_VMAP_MAX];
+	struct vmap_kept *k, *victim = NULL;
+	unsigned char *base;
+
+	if (n == 0 || n > PVIO_DOMAIN_VMAP_MAX)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		mfns[i] = pvio_mach_pfn_to_mfn(d->machine, d->domid, pfns[i]);
+		if (mfns[i] == PVIO_MFN_INVALID)
+			return -ENOMEM;
+	}
+	for (k = vmaps; k < vmaps + VMAP_CACHE; k++) {
+		if (k->va && !k->busy && k->n == n &&
+		    memcmp(k->mfn, mfns, n * sizeof(*mfns)) == 0) {
+			if (mprotect(k->va, (size_t)n * PVIO_PAGE_SIZE,
+				     PROT_READ | PROT_WRITE) != 0)
+				return -ENOMEM;
+			k->busy = true;
+			k->used = ++vmap_clock;
+			*va = k->va;
+			return 0;
+		}
+	}
+	if (vmap_new(mfns, n, &base) != 0)
+		return -ENOMEM;
+	/* Kept in an empty slot, or in place of the least recently used
+	 * idle one; with every slot handed out, not kept. */
+	for (k = vmaps; k < vmaps + VMAP_CACHE; k++) {
+		if (!k->va) {
+			victim = k;
+			break;
+		}
+		if (!k->busy && (!victim || k->used < victim->used))
+			victim = k;
+	}
+	if (victim) {
+		if (victim->va)
+			munmap(victim->va, (size_t)victim->n * PVIO_PAGE_SIZE);
+		victim->va = base;
+		victim->n = n;
+		victim->busy = true;
+		victim->used = ++vmap_clock;
+		memcpy(victim->mfn, mfns, n * sizeof(*mfns));
+	}
+	*va = base;
+	return 0;
+}
+
 int pvio_domain_vunmap(struct pvio_domain *d, void *va, uint32_t n)
 {
 	(void)d;
+	for (struct vmap_kept *k = vmaps; k < vmaps + VMAP_CACHE; k++) {
+		if (k->va == va && k->busy) {
+			FZ_CHECK(k->n == n); /* the size it was mapped with */
+			k->busy = false;
+			return mprotect(va, (size_t)n * PVIO_PAGE_SIZE, PROT_NONE) ? -errno : 0;
+		}
+	}
 	return munmap(va, (size_t)n * PVIO_PAGE_SIZE) ? -errno : 0;
 }
 

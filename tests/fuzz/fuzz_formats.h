@@ -35,7 +35,9 @@ enum {
 };
 
 /* ---- fuzz_netback_tx ----------------------------------------------------
- * Header: u8 cfg (bit 0 gso4, 1 gso6, 2 mcast, 3 tx_copy_buf offered),
+ * Header: u8 cfg (bit 0 gso4, 1 gso6, 2 mcast, 3 tx_copy_buf offered,
+ *         4 the port lets go of held packets before tear-down, 5-7 all
+ *         set: the real nb_tx_fini() even with nothing held),
  *         u8 max_slots (1 + v % 18), u8 fatal_slots (max_slots + v % 8),
  *         u16 copy_threshold.
  * Ops: */

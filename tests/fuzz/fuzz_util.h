@@ -27,20 +27,29 @@ struct fz {
 	size_t n, off;
 };
 
-static inline void fz_init(struct fz *f, const uint8_t *p, size_t n)
+/*
+ * The reader is the harness's, not code under test: it is left out of the
+ * coverage instrumentation (ASan still checks it). Its length comparisons
+ * taught the fuzzer nothing, and their callbacks, one per byte field read,
+ * were a fifth of fuzz_netback_tx's time and a tenth of
+ * fuzz_blkback_ring's.
+ */
+#define FZ_READER static inline __attribute__((no_sanitize("coverage")))
+
+FZ_READER void fz_init(struct fz *f, const uint8_t *p, size_t n)
 {
 	f->p = p;
 	f->n = n;
 	f->off = 0;
 }
 
-static inline size_t fz_left(const struct fz *f)
+FZ_READER size_t fz_left(const struct fz *f)
 {
 	return f->n - f->off;
 }
 
 /* Copy len bytes out (zero-filled past the end). */
-static inline void fz_bytes(struct fz *f, void *out, size_t len)
+FZ_READER void fz_bytes(struct fz *f, void *out, size_t len)
 {
 	size_t k = fz_left(f) < len ? fz_left(f) : len;
 
@@ -49,15 +58,12 @@ static inline void fz_bytes(struct fz *f, void *out, size_t len)
 	f->off += k;
 }
 
-static inline uint8_t fz_u8(struct fz *f)
+FZ_READER uint8_t fz_u8(struct fz *f)
 {
-	uint8_t v;
-
-	fz_bytes(f, &v, 1);
-	return v;
+	return f->off < f->n ? f->p[f->off++] : 0;
 }
 
-static inline uint16_t fz_u16(struct fz *f)
+FZ_READER uint16_t fz_u16(struct fz *f)
 {
 	uint16_t v;
 
@@ -65,7 +71,7 @@ static inline uint16_t fz_u16(struct fz *f)
 	return v;
 }
 
-static inline uint32_t fz_u32(struct fz *f)
+FZ_READER uint32_t fz_u32(struct fz *f)
 {
 	uint32_t v;
 
@@ -73,7 +79,7 @@ static inline uint32_t fz_u32(struct fz *f)
 	return v;
 }
 
-static inline uint64_t fz_u64(struct fz *f)
+FZ_READER uint64_t fz_u64(struct fz *f)
 {
 	uint64_t v;
 
