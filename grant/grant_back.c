@@ -271,7 +271,7 @@ GNT_HOT int unpin_entry(const struct pvio_machine *m, const struct gnt_pin *p)
  * If the toolstack dropped the pin, it dropped one of h's reference pairs
  * with it.
  */
-static void unpin_borrowed(const struct pvio_machine *m, struct tbl_hold *h,
+GNT_HOT void unpin_borrowed(const struct pvio_machine *m, struct tbl_hold *h,
 			   const struct gnt_pin *p)
 {
 	int st;
@@ -579,7 +579,7 @@ uint32_t pvio_gnt_nr_mapped(const struct pvio_gnt_back *b)
  * pin borrows its table-frame references from h, this side's hold for
  * the batch: consecutive ops on one table frame pay for it once.
  */
-static int copy_side(struct pvio_gnt_back *b, const struct pvio_gnt_copy_ptr *ptr,
+GNT_HOT int copy_side(struct pvio_gnt_back *b, const struct pvio_gnt_copy_ptr *ptr,
 		     bool gref, bool readonly, struct tbl_hold *h, struct gnt_pin *p,
 		     bool *pinned, unsigned char **page)
 {
@@ -607,7 +607,7 @@ static int copy_side(struct pvio_gnt_back *b, const struct pvio_gnt_copy_ptr *pt
 	return PVIO_GNTST_okay;
 }
 
-static int copy_one(struct pvio_gnt_back *b, const struct pvio_gnt_copy_op *op,
+GNT_HOT int copy_one(struct pvio_gnt_back *b, const struct pvio_gnt_copy_op *op,
 		    struct tbl_hold *sh, struct tbl_hold *dh)
 {
 	struct gnt_pin sp, dp;
