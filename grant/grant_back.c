@@ -715,15 +715,16 @@ static uint32_t release_entry(const struct pvio_machine *m,
 		act_unlock(act, 0); /* R5 */
 		if (n)
 			pvio_frame_put(m, ACT_MFN(a));
-		/* Each pin holds one reference on each table frame. A pin or
-		 * unpin dead was inside keeps its own: it may or may not
-		 * have been counted, and dropping one too many could free a
-		 * table frame under another mapper; at worst the frame
-		 * outlives its granter (orphaned, not reused). */
-		for (uint32_t k = 0; k < n; k++) {
-			pvio_frame_put(m, act_mfn);
-			pvio_frame_put(m, gnt_mfn);
-		}
+		/* Each pin is backed by one reference on each table frame
+		 * (a map's own, or a copy's borrowed from its batch; see
+		 * struct tbl_hold). A pin or unpin dead was inside keeps
+		 * its own: it may or may not have been counted, and
+		 * dropping one too many could free a table frame under
+		 * another mapper; at worst the frame outlives its granter
+		 * (orphaned, not reused), as do references a batch of
+		 * dead's held for pins it had not made yet. */
+		pvio_frame_put_n(m, act_mfn, n);
+		pvio_frame_put_n(m, gnt_mfn, n);
 		return n;
 	}
 	act_unlock(act, a);
