@@ -183,9 +183,16 @@ GNT_HOT int pin_entry(const struct pvio_machine *m, const struct tbl_hold *h,
 	uint64_t a;
 	int st;
 
-	/* The granter may have died since the hold was taken: each op
-	 * sees the state at its own time, as one op at a time would. */
+	/* Each op sees the granter as of its own time, as one op at a time
+	 * would. It may have died since h was taken, or died and been
+	 * created again under its domid: then the table frames h keeps are
+	 * disowned (destroy disowns them before the domid is free again;
+	 * the acquire orders that before the frame word's load). */
 	if (pvio_load_acquire(&d->state) != PVIO_DOM_ALIVE)
+		return PVIO_GNTST_bad_domain;
+	uint64_t w = atomic_load_explicit(&m->frames[h->gnt_mfn], memory_order_relaxed);
+
+	if (pvio_frame_state(w) != PVIO_FRAME_OWNED || pvio_frame_owner(w) != h->dom)
 		return PVIO_GNTST_bad_domain;
 	p->gnt_mfn = h->gnt_mfn;
 	p->act_mfn = h->act_mfn;
