@@ -169,6 +169,26 @@ GNT_HOT bool hold_covers(const struct tbl_hold *h, pvio_domid_t granter,
 }
 
 /*
+ * Before an op uses a hold an earlier op took: GNTST_okay, or bad_domain
+ * if the granter is gone. Each op sees the granter as of its own time, as
+ * one op at a time would: it may have died since h was taken, or died and
+ * been created again under its domid; then the table frames h keeps are
+ * disowned (destroy disowns them before the domid is free again; the
+ * acquire orders that before the frame word's load).
+ */
+GNT_HOT int hold_recheck(const struct pvio_machine *m, const struct tbl_hold *h)
+{
+	uint64_t w;
+
+	if (pvio_load_acquire(&m->doms[h->dom].state) != PVIO_DOM_ALIVE)
+		return PVIO_GNTST_bad_domain;
+	w = atomic_load_explicit(&m->frames[h->gnt_mfn], memory_order_relaxed);
+	if (pvio_frame_state(w) != PVIO_FRAME_OWNED || pvio_frame_owner(w) != h->dom)
+		return PVIO_GNTST_bad_domain;
+	return PVIO_GNTST_okay;
+}
+
+/*
  * The active-entry half of a pin, on table frames h holds: under the
  * entry's lock validate and mark the entry, and on the first pin
  * translate and reference the granted frame. The caller gives the pin one
@@ -178,22 +198,10 @@ GNT_HOT int pin_entry(const struct pvio_machine *m, const struct tbl_hold *h,
 		     pvio_grant_ref_t ref, pvio_domid_t mapper, bool readonly,
 		     struct gnt_pin *p)
 {
-	struct pvio_mach_dom *d = pvio_mach_dom(m, h->dom);
 	uint32_t rd, wr, mfn;
 	uint64_t a;
 	int st;
 
-	/* Each op sees the granter as of its own time, as one op at a time
-	 * would. It may have died since h was taken, or died and been
-	 * created again under its domid: then the table frames h keeps are
-	 * disowned (destroy disowns them before the domid is free again;
-	 * the acquire orders that before the frame word's load). */
-	if (pvio_load_acquire(&d->state) != PVIO_DOM_ALIVE)
-		return PVIO_GNTST_bad_domain;
-	uint64_t w = atomic_load_explicit(&m->frames[h->gnt_mfn], memory_order_relaxed);
-
-	if (pvio_frame_state(w) != PVIO_FRAME_OWNED || pvio_frame_owner(w) != h->dom)
-		return PVIO_GNTST_bad_domain;
 	p->gnt_mfn = h->gnt_mfn;
 	p->act_mfn = h->act_mfn;
 	gnt_pin_locate(m, p, ref);
@@ -421,10 +429,11 @@ int pvio_gnt_map(struct pvio_gnt_back *b, struct pvio_gnt_map_op *ops, uint32_t 
 			       ops[i + run].ref >> GNT_SHIFT == op->ref >> GNT_SHIFT)
 				run++;
 			op->status = (int16_t)hold_take(b->m, &hold, op->dom, op->ref, run);
-			if (op->status != PVIO_GNTST_okay)
-				continue;
+		} else {
+			op->status = (int16_t)hold_recheck(b->m, &hold);
 		}
-		map_pin(b, &hold, op);
+		if (op->status == PVIO_GNTST_okay)
+			map_pin(b, &hold, op);
 	}
 	hold_drop(b->m, &hold);
 
@@ -592,10 +601,12 @@ GNT_HOT int copy_side(struct pvio_gnt_back *b, const struct pvio_gnt_copy_ptr *p
 {
 	*pinned = false;
 	if (gref) {
-		int st = PVIO_GNTST_okay;
+		int st;
 
 		if (!hold_covers(h, ptr->domid, ptr->u.ref))
 			st = hold_take(b->m, h, ptr->domid, ptr->u.ref, 1);
+		else
+			st = hold_recheck(b->m, h);
 		if (st == PVIO_GNTST_okay)
 			st = pin_entry(b->m, h, ptr->u.ref, b->domid, readonly, p);
 		if (st != PVIO_GNTST_okay)
