@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Private to grant/: locks, entry access, the active-entry word and the
- * pin/unpin protocol that map, copy and the cache share.
+ * pin/unpin protocol that map and copy share.
  *
  * Ordering points:
  *   R1 grow_table(): nr_gnt_frames stored (release) after the frame mfns;
@@ -9,7 +9,7 @@
  *   R2 grant_entry(): hdr stored (release) after frame and domid;
  *      pairs with A2, the CAS in pin_status()/prepare_transfer() that
  *      takes the entry (acq_rel), after which frame is read.
- *   R3 unpin(): GTF_reading/writing cleared (release) after the backend's
+ *   R3 unpin_entry(): GTF_reading/writing cleared (release) after the backend's
  *      last access to the page; pairs with A3, the revoke CAS (acq_rel):
  *      a successful revoke happens after every access through the mapping.
  *   R4 transfer: frame then GTF_transfer_completed (release); pairs with
@@ -79,22 +79,5 @@ struct gnt_pin {
 	pvio_domid_t granter, mapper;
 	bool readonly;
 };
-
-/*
- * Pin (granter, ref) for mapper: take references on the table frames, then
- * under the active entry's lock validate and mark the entry, and on the
- * first pin translate and reference the granted frame.
- * Returns GNTST_okay with *p filled, or a GNTST_* error with nothing held.
- */
-int gnt_pin(const struct pvio_machine *m, pvio_domid_t granter,
-	    pvio_grant_ref_t ref, pvio_domid_t mapper, bool readonly,
-	    struct gnt_pin *p);
-
-/* Undo gnt_pin(). The caller no longer touches the page. */
-void gnt_unpin(const struct pvio_machine *m, const struct gnt_pin *p);
-
-/* Rebuild the pointers of a pin from its frame numbers and ref. */
-void gnt_pin_locate(const struct pvio_machine *m, struct gnt_pin *p,
-		    pvio_grant_ref_t ref);
 
 #endif /* PVIO_GRANT_COMMON_H */

@@ -60,7 +60,7 @@ static int grow_table(struct pvio_gnt_front *f)
 	}
 	atomic_store_explicit(&d->gnt_frames[n], gnt, memory_order_relaxed);
 	atomic_store_explicit(&d->act_frames[n], act, memory_order_relaxed);
-	/* R1: pairs with A1 in gnt_pin()/transfer_one(). */
+	/* R1: pairs with A1 in hold_take()/transfer_one(). */
 	pvio_store_release(&d->nr_gnt_frames, n + 1);
 	f->table[n] = pvio_mach_frame(f->m, gnt);
 	f->nr_frames = n + 1;
@@ -184,7 +184,7 @@ static int revoke_locked(struct pvio_gnt_front *f, pvio_grant_ref_t ref)
 			return -EINVAL;
 		if (hdr_flags(h) & ANY_PIN)
 			return -EBUSY;
-		/* A3: pairs with R3 in gnt_unpin(). */
+		/* A3: pairs with R3 in unpin_entry(). */
 	} while (!atomic_compare_exchange_weak_explicit(&e->hdr, &h,
 			hdr_make(0, hdr_domid(h)), memory_order_acq_rel,
 			memory_order_relaxed));

@@ -222,9 +222,14 @@ static inline bool pvio_frame_claim(const struct pvio_machine *m, uint32_t mfn,
 			memory_order_acq_rel, memory_order_relaxed);
 }
 
-/* Take a reference on a frame OWNED by owner (Xen's get_page). */
-static inline bool pvio_frame_get(const struct pvio_machine *m, uint32_t mfn,
-				  pvio_domid_t owner)
+/*
+ * Take n references at once on a frame OWNED by owner (Xen's get_page, n
+ * times in one CAS: a batch that will pin n grants of one table frame).
+ * n must be at least 1. False if the frame is not owner's or the count
+ * would overflow; then nothing is taken.
+ */
+static inline bool pvio_frame_get_n(const struct pvio_machine *m, uint32_t mfn,
+				    pvio_domid_t owner, uint32_t n)
 {
 	uint64_t w;
 
@@ -233,20 +238,29 @@ static inline bool pvio_frame_get(const struct pvio_machine *m, uint32_t mfn,
 	w = atomic_load_explicit(&m->frames[mfn], memory_order_relaxed);
 	do {
 		if (pvio_frame_state(w) != PVIO_FRAME_OWNED ||
-		    pvio_frame_owner(w) != owner || pvio_frame_refs(w) == UINT32_MAX)
+		    pvio_frame_owner(w) != owner || pvio_frame_refs(w) > UINT32_MAX - n)
 			return false;
 	} while (!atomic_compare_exchange_weak_explicit(&m->frames[mfn], &w,
-			w + ((uint64_t)1 << 32), memory_order_acq_rel,
+			w + ((uint64_t)n << 32), memory_order_acq_rel,
 			memory_order_relaxed));
 	return true;
 }
 
+/* Take a reference on a frame OWNED by owner (Xen's get_page). */
+static inline bool pvio_frame_get(const struct pvio_machine *m, uint32_t mfn,
+				  pvio_domid_t owner)
+{
+	return pvio_frame_get_n(m, mfn, owner, 1);
+}
+
 /*
- * Drop a reference taken by pvio_frame_get(). The last reference on an
- * ORPHAN frame frees it: returns true exactly then. The release orders the
- * caller's accesses to the frame before its reuse.
+ * Drop n references taken by pvio_frame_get[_n]() in one CAS. The last
+ * reference on an ORPHAN frame frees it: returns true exactly then. The
+ * release orders the caller's accesses to the frame before its reuse.
+ * Dropping more than the frame holds drops nothing (a caller bug).
  */
-static inline bool pvio_frame_put(const struct pvio_machine *m, uint32_t mfn)
+static inline bool pvio_frame_put_n(const struct pvio_machine *m, uint32_t mfn,
+				    uint32_t n)
 {
 	uint64_t w, nw;
 
@@ -254,14 +268,20 @@ static inline bool pvio_frame_put(const struct pvio_machine *m, uint32_t mfn)
 		return false;
 	w = atomic_load_explicit(&m->frames[mfn], memory_order_relaxed);
 	do {
-		if (pvio_frame_refs(w) == 0)
+		if (pvio_frame_refs(w) < n || n == 0)
 			return false; /* not ours to drop: caller bug */
-		nw = w - ((uint64_t)1 << 32);
+		nw = w - ((uint64_t)n << 32);
 		if (pvio_frame_state(nw) == PVIO_FRAME_ORPHAN && pvio_frame_refs(nw) == 0)
 			nw = 0;
 	} while (!atomic_compare_exchange_weak_explicit(&m->frames[mfn], &w, nw,
 			memory_order_acq_rel, memory_order_relaxed));
 	return nw == 0;
+}
+
+/* Drop one reference: pvio_frame_put_n() of 1. */
+static inline bool pvio_frame_put(const struct pvio_machine *m, uint32_t mfn)
+{
+	return pvio_frame_put_n(m, mfn, 1);
 }
 
 /*

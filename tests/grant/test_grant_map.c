@@ -197,6 +197,93 @@ static void batch_map_reports_status_per_op(void **state)
 	assert_int_equal(pvio_gnt_map(env->b, NULL, 1), -EINVAL);
 }
 
+/* References on FRONT_ID's table frame pair i (grant entries, active). */
+static uint32_t table_refs(struct gt_env *env, uint32_t i, bool act)
+{
+	struct pvio_mach_dom *d = pvio_mach_dom(env->m, FRONT_ID);
+	uint32_t mfn = act ? d->act_frames[i] : d->gnt_frames[i];
+
+	return pvio_frame_refs(env->m->frames[mfn]);
+}
+
+static void assert_table_refs(struct gt_env *env, const uint32_t base[2][2],
+			      uint32_t in0, uint32_t in1)
+{
+	assert_int_equal(table_refs(env, 0, false), base[0][0] + in0);
+	assert_int_equal(table_refs(env, 0, true), base[0][1] + in0);
+	assert_int_equal(table_refs(env, 1, false), base[1][0] + in1);
+	assert_int_equal(table_refs(env, 1, true), base[1][1] + in1);
+}
+
+/*
+ * A batch takes table-frame references per run of ops on one table frame:
+ * every mapping still holds exactly one pair, failed ops and copies hold
+ * none afterwards, and unmapping gives every pair back.
+ */
+static void batch_table_frame_references_balance(void **state)
+{
+	struct gt_env *env = *state;
+	pvio_grant_ref_t r[PVIO_GNT_PER_FRAME + 8];
+	struct pvio_gnt_map_op ops[8];
+	struct pvio_gnt_unmap_op un[9];
+	struct pvio_gnt_copy_op cp[4];
+	uint32_t base[2][2];
+
+	/* Enough grants to fill table frame 0 and start frame 1. */
+	for (uint32_t i = 0; i < PVIO_GNT_PER_FRAME + 8; i++)
+		r[i] = grant(env, BACK_ID, i % 64, false);
+	assert_true(r[PVIO_GNT_PER_FRAME + 7] >= PVIO_GNT_PER_FRAME);
+	for (uint32_t i = 0; i < 2; i++) {
+		base[i][0] = table_refs(env, i, false);
+		base[i][1] = table_refs(env, i, true);
+	}
+	pvio_grant_ref_t a = r[10], b = r[11], c = r[PVIO_GNT_PER_FRAME + 6];
+	pvio_grant_ref_t d = r[PVIO_GNT_PER_FRAME + 7];
+	assert_int_equal(a >> 9, 0);
+	assert_int_equal(c >> 9, 1);
+	assert_int_equal(pvio_gnt_revoke(env->f, b), 0); /* b: no longer granted */
+	pvio_grant_ref_t refs[8] = { a, b, a, c, d, c, a, 4 * PVIO_GNT_PER_FRAME };
+	int16_t want[8] = { PVIO_GNTST_okay, PVIO_GNTST_bad_gntref, PVIO_GNTST_okay,
+			    PVIO_GNTST_okay, PVIO_GNTST_okay, PVIO_GNTST_okay,
+			    PVIO_GNTST_okay, PVIO_GNTST_bad_gntref };
+
+	for (uint32_t i = 0; i < 8; i++)
+		ops[i] = (struct pvio_gnt_map_op){ .ref = refs[i], .dom = FRONT_ID };
+	assert_int_equal(pvio_gnt_map(env->b, ops, 8), 0);
+	for (uint32_t i = 0; i < 8; i++) {
+		assert_int_equal(ops[i].status, want[i]);
+		un[i].handle = ops[i].handle;
+	}
+	assert_table_refs(env, base, 3, 3);
+
+	/* Copies borrow a pair per side for the batch and give it back. */
+	for (uint32_t i = 0; i < 4; i++)
+		cp[i] = (struct pvio_gnt_copy_op){
+			.source = { .u.pfn = i, .domid = PVIO_DOMID_SELF },
+			.dest = { .u.ref = i < 2 ? a : d, .domid = FRONT_ID,
+				  .offset = (uint16_t)(64 * i) },
+			.len = 64, .flags = PVIO_GNTCOPY_dest_gref };
+	cp[2].dest.u.ref = b; /* revoked: bad_gntref in the middle */
+	assert_int_equal(pvio_gnt_copy(env->b, cp, 4), 0);
+	assert_int_equal(cp[0].status, PVIO_GNTST_okay);
+	assert_int_equal(cp[1].status, PVIO_GNTST_okay);
+	assert_int_equal(cp[2].status, PVIO_GNTST_bad_gntref);
+	assert_int_equal(cp[3].status, PVIO_GNTST_okay);
+	assert_table_refs(env, base, 3, 3);
+
+	/* Unmap all, with one handle twice: the second is bad_handle. */
+	un[8].handle = ops[0].handle;
+	assert_int_equal(pvio_gnt_unmap(env->b, un, 9), 0);
+	for (uint32_t i = 0; i < 8; i++)
+		assert_int_equal(un[i].status, want[i] == PVIO_GNTST_okay ?
+				 PVIO_GNTST_okay : PVIO_GNTST_bad_handle);
+	assert_int_equal(un[8].status, PVIO_GNTST_bad_handle);
+	assert_table_refs(env, base, 0, 0);
+	assert_int_equal(pvio_gnt_nr_mapped(env->b), 0);
+	assert_int_equal(pvio_gnt_revoke(env->f, a), 0);
+	assert_int_equal(pvio_gnt_revoke(env->f, d), 0);
+}
+
 static void out_of_handles_is_no_space(void **state)
 {
 	struct gt_env *env = *state;
@@ -297,6 +384,7 @@ int main(void)
 		T(double_unmap_is_bad_handle),
 		T(revoke_while_mapped_is_ebusy_then_ok_after_unmap),
 		T(batch_map_reports_status_per_op),
+		T(batch_table_frame_references_balance),
 		T(out_of_handles_is_no_space),
 		T(mapping_outlives_granter_death_until_unmap),
 		T(pins_beyond_255_of_a_kind_are_no_space),

@@ -172,6 +172,31 @@ static void orphan_frame_is_freed_by_last_put(void **state)
 	pvio_mem_close(mem);
 }
 
+static void references_move_n_at_a_time(void **state)
+{
+	struct pvio_mem_config cfg = { .nr_frames = 16, .max_domains = 4 };
+	struct pvio_mem *mem;
+	const struct pvio_machine *m;
+	uint32_t mfn;
+
+	(void)state;
+	assert_int_equal(pvio_mem_create(&cfg, &mem), 0);
+	m = pvio_mem_machine(mem);
+	assert_int_equal(pvio_mem_frame_alloc(mem, 3, &mfn), 0);
+	assert_true(pvio_frame_get_n(m, mfn, 3, 5));
+	assert_false(pvio_frame_get_n(m, mfn, 2, 1));          /* wrong owner */
+	assert_false(pvio_frame_get_n(m, mfn, 3, UINT32_MAX)); /* would overflow */
+	assert_int_equal(pvio_frame_refs(atomic_load(&m->frames[mfn])), 5);
+	assert_false(pvio_frame_put_n(m, mfn, 6));             /* more than held */
+	assert_false(pvio_frame_put_n(m, mfn, 0));
+	assert_int_equal(pvio_frame_refs(atomic_load(&m->frames[mfn])), 5);
+	assert_false(pvio_frame_put_n(m, mfn, 3));
+	assert_false(pvio_frame_disown(m, mfn, 3));            /* 2 left: orphaned */
+	assert_true(pvio_frame_put_n(m, mfn, 2));              /* the last two free it */
+	assert_int_equal(atomic_load(&m->frames[mfn]), 0);
+	pvio_mem_close(mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +208,7 @@ int main(void)
 		cmocka_unit_test(attach_by_fds_sees_the_same_frames),
 		cmocka_unit_test(attach_rejects_what_is_not_machine_memory),
 		cmocka_unit_test(orphan_frame_is_freed_by_last_put),
+		cmocka_unit_test(references_move_n_at_a_time),
 	};
 	return cmocka_run_group_tests_name("memory", tests, NULL, NULL);
 }
