@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sanitizer/asan_interface.h>
-
 #include "../../blkfront/common.h"
 
 #include "fuzz_formats.h"
@@ -35,48 +33,14 @@ struct ureq {
 static struct ureq ureq[NUREQ];
 static uint32_t nureq;
 
-/*
- * The callers' buffers. A fresh malloc per request (up to 256 KiB plus
- * the misalignment) was served by mmap and page faults every time and
- * made up a third of the target's run time; each slot now keeps one
- * arena for the whole run. A buffer ends where its arena ends, so an
- * overrun hits the allocator's redzone as before; the rest of the arena
- * is poisoned while the buffer is in use (an underrun is caught to within
- * the 8-byte granule), and all of it once the request is done with.
- */
+/* The callers' buffers (fz_arena_get): one arena per slot. */
 #define UREQ_ARENA (512u * 512u + 4096u)
 
 static unsigned char *arena[NUREQ];
 
-static void *ureq_mem(uint32_t i, size_t len)
-{
-	unsigned char *a = arena[i];
-
-	if (!a) {
-		a = arena[i] = malloc(UREQ_ARENA);
-		FZ_CHECK(a);
-	}
-	FZ_CHECK(len <= UREQ_ARENA);
-	ASAN_POISON_MEMORY_REGION(a, UREQ_ARENA - len);
-	ASAN_UNPOISON_MEMORY_REGION(a + UREQ_ARENA - len, len);
-	return a + UREQ_ARENA - len;
-}
-
-static void ureq_mem_put(uint32_t i)
-{
-	if (arena[i])
-		ASAN_POISON_MEMORY_REGION(arena[i], UREQ_ARENA);
-}
-
-/* At exit: LeakSanitizer sees a clean process. */
 static void __attribute__((destructor)) arenas_free(void)
 {
-	for (uint32_t i = 0; i < NUREQ; i++) {
-		if (arena[i])
-			ASAN_UNPOISON_MEMORY_REGION(arena[i], UREQ_ARENA);
-		free(arena[i]);
-		arena[i] = NULL;
-	}
+	fz_arenas_free(arena, NUREQ, UREQ_ARENA);
 }
 
 static void ureq_done(struct pvio_blkfront_req *req, int res)
@@ -144,7 +108,7 @@ static void op_submit(struct pvio_blkfront *bf, struct fz *in)
 	u->r.nr_bytes = op == PVIO_BLKFRONT_OP_FLUSH ? 0 : (uint64_t)sectors * 512;
 	if (op <= PVIO_BLKFRONT_OP_WRITE) {
 		/* An exact-size buffer, at any alignment: ASan sees overruns. */
-		u->mem = ureq_mem(nureq, u->r.nr_bytes + off);
+		u->mem = fz_arena_get(&arena[nureq], UREQ_ARENA, u->r.nr_bytes + off);
 		memset(u->mem, 0x33, u->r.nr_bytes + off);
 		u->r.buf = (unsigned char *)u->mem + off;
 	}
@@ -154,7 +118,7 @@ static void op_submit(struct pvio_blkfront *bf, struct fz *in)
 		nureq++;
 	} else {
 		FZ_CHECK(u->done == 0); /* refused: never completes */
-		ureq_mem_put(nureq);
+		fz_arena_put(arena[nureq], UREQ_ARENA);
 	}
 }
 
@@ -331,7 +295,7 @@ void front_blk_run(struct fz *in, uint8_t cfg)
 	bf_queue_free(q);
 	for (uint32_t i = 0; i < nureq; i++) {
 		FZ_CHECK(ureq[i].done == 1);
-		ureq_mem_put(i);
+		fz_arena_put(arena[i], UREQ_ARENA);
 	}
 	if (f->gf->nr_frames == grant_frames)
 		FZ_CHECK(pvio_gnt_nr_free(f->gf) == free_refs);

@@ -37,6 +37,19 @@ static struct {
 	uint32_t n;
 } sends;
 
+/* The callers' buffers (fz_arena_get): one arena per packet sent, one per
+ * receive buffer of a poll. */
+#define SEND_ARENA 9000u
+#define RECV_ARENA 9100u
+
+static unsigned char *send_arena[NSEND], *recv_arena[8];
+
+static void __attribute__((destructor)) arenas_free(void)
+{
+	fz_arenas_free(send_arena, NSEND, SEND_ARENA);
+	fz_arenas_free(recv_arena, 8, RECV_ARENA);
+}
+
 static void tx_done(void *arg, void *user, int status)
 {
 	uint32_t i = (uint32_t)(uintptr_t)user;
@@ -119,8 +132,7 @@ static void op_send(struct pvio_netfront *nf, struct fz *in)
 	if (i == NSEND)
 		return;
 	memset(&pkt, 0, sizeof(pkt));
-	sends.mem[i] = malloc(len ? len : 1);
-	FZ_CHECK(sends.mem[i]);
+	sends.mem[i] = fz_arena_get(&send_arena[i], SEND_ARENA, len ? len : 1);
 	memset(sends.mem[i], 0x44, len ? len : 1);
 	pkt.data = sends.mem[i];
 	pkt.len = len;
@@ -135,7 +147,7 @@ static void op_send(struct pvio_netfront *nf, struct fz *in)
 	if (pvio_netfront_send(nf, 0, &pkt) != 0) {
 		sends.n--;
 		FZ_CHECK(sends.done[i] == 0); /* refused: never completes */
-		free(sends.mem[i]);
+		fz_arena_put(send_arena[i], SEND_ARENA);
 	}
 }
 
@@ -215,10 +227,9 @@ static void op_poll(struct pvio_netfront *nf, struct nf_queue *q, uint8_t cap)
 
 	(void)nf_tx_reap(q);
 	for (int i = 0; i < 8; i++) {
-		uint32_t c = (uint32_t)(cap + i * 977) % 9100;
+		uint32_t c = (uint32_t)(cap + i * 977) % RECV_ARENA;
 
-		bufs[i] = malloc(c ? c : 1);
-		FZ_CHECK(bufs[i]);
+		bufs[i] = fz_arena_get(&recv_arena[i], RECV_ARENA, c ? c : 1);
 		memset(&pkts[i], 0, sizeof(pkts[i]));
 		pkts[i].data = bufs[i];
 		pkts[i].cap = c;
@@ -230,7 +241,7 @@ static void op_poll(struct pvio_netfront *nf, struct nf_queue *q, uint8_t cap)
 			FZ_CHECK(pkts[i].flags & PVIO_NETFRONT_F_TRUNCATED);
 	}
 	for (int i = 0; i < 8; i++)
-		free(bufs[i]);
+		fz_arena_put(recv_arena[i], RECV_ARENA);
 }
 
 void front_net_run(struct fz *in, uint8_t cfg)
@@ -352,7 +363,7 @@ void front_net_run(struct fz *in, uint8_t cfg)
 	nf_rxq_free(q);
 	for (uint32_t i = 0; i < sends.n; i++) {
 		FZ_CHECK(sends.done[i] == 1);
-		free(sends.mem[i]);
+		fz_arena_put(send_arena[i], SEND_ARENA);
 	}
 	if (f->gf->nr_frames == grant_frames)
 		FZ_CHECK(pvio_gnt_nr_free(f->gf) == free_refs);

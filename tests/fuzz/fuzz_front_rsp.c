@@ -27,6 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t which, cfg;
 
 	fz_init(&in, data, size);
+	fm_restore(fm_get());
 	fm_reset(fm_get());
 	which = fz_u8(&in);
 	cfg = fz_u8(&in);

@@ -46,6 +46,16 @@ struct fm *fm_get(void);
 uint32_t fm_mapped(const struct fm *f);
 /* Every data grant back as granted; no mapping may be held. */
 void fm_reset(struct fm *f);
+/*
+ * fuzz_front_rsp's reset: the first call records the machine as it is
+ * (nothing mapped); every later one checks that no frame holds a
+ * reference and puts back the frame table, both domains' records and
+ * P2Ms, the allocator's hint and the guest's grant table (its frames,
+ * size and free list) exactly as recorded, so an input runs the same
+ * whatever ran before it. Not for targets that keep mappings between
+ * inputs.
+ */
+void fm_restore(struct fm *f);
 /* A selector as a grant ref: < FM_NDATA picks data ref sel; else raw. */
 pvio_grant_ref_t fm_ref(const struct fm *f, uint32_t sel);
 /* The hostile guest rewrites data entry idx % FM_NDATA. */

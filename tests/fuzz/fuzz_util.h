@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sanitizer/asan_interface.h>
+
 #define FZ_CHECK(cond)                                                        \
 	do {                                                                  \
 		if (!(cond)) {                                                \
@@ -35,6 +37,8 @@ struct fz {
  * fuzz_blkback_ring's.
  */
 #define FZ_READER static inline __attribute__((no_sanitize("coverage")))
+/* The same for other harness functions (the fuzz platform's allocator). */
+#define FZ_HARNESS __attribute__((no_sanitize("coverage")))
 
 FZ_READER void fz_init(struct fz *f, const uint8_t *p, size_t n)
 {
@@ -95,6 +99,47 @@ static inline int fz_debug(void)
 	if (on < 0)
 		on = getenv("PVIO_FUZZ_DEBUG") != NULL;
 	return on;
+}
+
+/*
+ * Callers' buffers kept for the whole run. A fresh malloc per buffer was
+ * served by mmap (big ones) or by memory ASan's quarantine had not yet
+ * handed back, with a page fault per page, and filled by the allocator:
+ * a large part of fuzz_front_rsp's time. A buffer of len bytes ends where
+ * its arena of cap bytes ends, so an overrun hits the allocator's redzone
+ * as before; the rest of the arena is poisoned while the buffer is in use
+ * (an underrun is caught to within the 8-byte granule), and all of it once
+ * the buffer is given back with fz_arena_put().
+ */
+static inline FZ_HARNESS void *fz_arena_get(unsigned char **arena, size_t cap, size_t len)
+{
+	unsigned char *a = *arena;
+
+	if (!a) {
+		a = *arena = malloc(cap);
+		FZ_CHECK(a);
+	}
+	FZ_CHECK(len <= cap);
+	ASAN_POISON_MEMORY_REGION(a, cap - len);
+	ASAN_UNPOISON_MEMORY_REGION(a + cap - len, len);
+	return a + cap - len;
+}
+
+static inline FZ_HARNESS void fz_arena_put(unsigned char *arena, size_t cap)
+{
+	if (arena)
+		ASAN_POISON_MEMORY_REGION(arena, cap);
+}
+
+/* At exit, so that LeakSanitizer sees a clean process. */
+static inline void fz_arenas_free(unsigned char **arena, size_t n, size_t cap)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (arena[i])
+			ASAN_UNPOISON_MEMORY_REGION(arena[i], cap);
+		free(arena[i]);
+		arena[i] = NULL;
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
