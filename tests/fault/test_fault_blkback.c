@@ -1219,7 +1219,7 @@ static void event_storm_costs_the_backend_bounded_cpu(void **s)
 	sm.n = UINT64_MAX; /* bounded by time: 2 s */
 	st0 = bstats(e.b);
 	pthread_mutex_lock(&e.b->bb->lock);
-	cpu0 = thread_cpu_ns(e.b->bb->q[0].thread);
+	cpu0 = thread_cpu_ns(e.b->bb->q[0].thr.thread);
 	pthread_mutex_unlock(&e.b->bb->lock);
 	rounds0 = atomic_load(&g->rounds);
 	log_begin();
@@ -1237,7 +1237,7 @@ static void event_storm_costs_the_backend_bounded_cpu(void **s)
 	pthread_join(t, NULL);
 	wall = pvio_now_ns() - t0;
 	pthread_mutex_lock(&e.b->bb->lock);
-	cpu1 = thread_cpu_ns(e.b->bb->q[0].thread);
+	cpu1 = thread_cpu_ns(e.b->bb->q[0].thr.thread);
 	pthread_mutex_unlock(&e.b->bb->lock);
 	rounds1 = atomic_load(&g->rounds);
 	st1 = bstats(e.b);

@@ -829,7 +829,7 @@ static void event_storm_on_a_vif_is_rate_limited(void **s)
 	sm.port = f.q[0].port_tx;
 	st0 = stats(v);
 	pthread_mutex_lock(&v->nb->lock);
-	cpu0 = thread_cpu_ns(v->nb->q[0].thread);
+	cpu0 = thread_cpu_ns(v->nb->q[0].thr.thread);
 	pthread_mutex_unlock(&v->nb->lock);
 	log_begin();
 	t0 = pvio_now_ns();
@@ -843,7 +843,7 @@ static void event_storm_on_a_vif_is_rate_limited(void **s)
 	pthread_join(t, NULL);
 	wall = pvio_now_ns() - t0;
 	pthread_mutex_lock(&v->nb->lock);
-	cpu1 = thread_cpu_ns(v->nb->q[0].thread);
+	cpu1 = thread_cpu_ns(v->nb->q[0].thr.thread);
 	pthread_mutex_unlock(&v->nb->lock);
 	st1 = stats(v);
 	n = log_end("event storm", &secs);
