@@ -1176,66 +1176,35 @@ static void io_uring_over_o_direct_refuses_bad_requests_and_keeps_data_exact(voi
 
 /* ---- the event storm ----------------------------------------------------------- */
 
-struct stormer {
-	struct pvio_domain *d;
-	uint32_t port;
-	uint64_t n;
-	_Atomic bool stop;
-	_Atomic uint64_t sent;   /* published every 1024 notifies */
-};
-
-static void *stormer_main(void *arg)
-{
-	struct stormer *s = arg;
-
-	uint64_t n = 0;
-
-	while (n < s->n && !atomic_load_explicit(&s->stop, memory_order_relaxed)) {
-		(void)pvio_evtchn_notify(s->d->evtchn, s->port);
-		if ((++n & 1023) == 0)
-			atomic_store_explicit(&s->sent, n, memory_order_relaxed);
-	}
-	atomic_store(&s->sent, n);
-	return NULL;
-}
-
 static void event_storm_costs_the_backend_bounded_cpu(void **s)
 {
 	struct good *g = good_start();
 	struct evil e;
-	struct stormer sm = { 0 };
+	struct stormer sm;
 	struct pvio_blkback_stats st0, st1;
 	struct pvio_blkif_request r;
-	pthread_t t;
-	uint64_t cpu0, cpu1, t0, wall, rounds0, rounds1;
+	uint64_t cpu0, cpu1, wall, rounds0, rounds1;
 	unsigned n, secs;
 
 	(void)s;
 	evil_up(&e, "stormer", 0, false);
 	r = rw(&e.f, PVIO_BLKIF_OP_READ, 0, 0, 1);
 	assert_int_equal(fe_do(&e.f, &r), PVIO_BLKIF_RSP_OKAY);
-	sm.d = e.d;
-	sm.port = e.f.port;
-	sm.n = UINT64_MAX; /* bounded by time: 2 s */
 	st0 = bstats(e.b);
 	pthread_mutex_lock(&e.b->bb->lock);
 	cpu0 = thread_cpu_ns(e.b->bb->q[0].thr.thread);
 	pthread_mutex_unlock(&e.b->bb->lock);
 	rounds0 = atomic_load(&g->rounds);
 	log_begin();
-	t0 = pvio_now_ns();
-	assert_int_equal(pthread_create(&t, NULL, stormer_main, &sm), 0);
+	stormer_start(&sm, e.d, e.f.port);
 	/* Storm for 2 s (and a million notifies); in the middle of it the stormer's own device must
 	 * still serve it (late, but serve it). */
 	msleep(500);
 	r = rw(&e.f, PVIO_BLKIF_OP_READ, 0, 0, 1);
 	assert_int_equal(fe_do(&e.f, &r), PVIO_BLKIF_RSP_OKAY);
-	while (pvio_now_ns() - t0 < 2000000000ull ||
-	       (atomic_load(&sm.sent) < 1000000 && pvio_now_ns() - t0 < 10000000000ull))
+	while (stormer_going(&sm))
 		msleep(10);
-	atomic_store(&sm.stop, true);
-	pthread_join(t, NULL);
-	wall = pvio_now_ns() - t0;
+	wall = stormer_stop(&sm);
 	pthread_mutex_lock(&e.b->bb->lock);
 	cpu1 = thread_cpu_ns(e.b->bb->q[0].thr.thread);
 	pthread_mutex_unlock(&e.b->bb->lock);

@@ -788,28 +788,6 @@ static void tx_grant_revoked_mid_packet_fails_or_completes_cleanly(void **s)
 	good_down(g);
 }
 
-struct stormer {
-	struct pvio_domain *d;
-	uint32_t port;
-	_Atomic bool stop;
-	_Atomic uint64_t sent;   /* published every 1024 notifies */
-};
-
-static void *stormer_main(void *arg)
-{
-	struct stormer *s = arg;
-
-	uint64_t n = 0;
-
-	while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
-		(void)pvio_evtchn_notify(s->d->evtchn, s->port);
-		if ((++n & 1023) == 0)
-			atomic_store_explicit(&s->sent, n, memory_order_relaxed);
-	}
-	atomic_store(&s->sent, n);
-	return NULL;
-}
-
 static void event_storm_on_a_vif_is_rate_limited(void **s)
 {
 	struct good *g = good_up();
@@ -817,31 +795,24 @@ static void event_storm_on_a_vif_is_rate_limited(void **s)
 	struct vif *v = vif_new(d->domid, "00:16:3e:00:00:07", NULL);
 	struct fe f;
 	struct fe_opts o = { 0 };
-	struct stormer sm = { 0 };
+	struct stormer sm;
 	struct pvio_netback_stats st0, st1;
-	pthread_t t;
-	uint64_t cpu0, cpu1, t0, wall;
+	uint64_t cpu0, cpu1, wall;
 	unsigned n, secs, rounds = 0;
 
 	(void)s;
 	assert_int_equal(fe_connect(&f, d, 0, &o), 0);
-	sm.d = d;
-	sm.port = f.q[0].port_tx;
 	st0 = stats(v);
 	pthread_mutex_lock(&v->nb->lock);
 	cpu0 = thread_cpu_ns(v->nb->q[0].thr.thread);
 	pthread_mutex_unlock(&v->nb->lock);
 	log_begin();
-	t0 = pvio_now_ns();
-	assert_int_equal(pthread_create(&t, NULL, stormer_main, &sm), 0);
-	while (pvio_now_ns() - t0 < 2000000000ull ||
-	       (atomic_load(&sm.sent) < 1000000 && pvio_now_ns() - t0 < 10000000000ull)) {
+	stormer_start(&sm, d, f.q[0].port_tx);
+	while (stormer_going(&sm)) {
 		good_round(g);
 		rounds++;
 	}
-	atomic_store(&sm.stop, true);
-	pthread_join(t, NULL);
-	wall = pvio_now_ns() - t0;
+	wall = stormer_stop(&sm);
 	pthread_mutex_lock(&v->nb->lock);
 	cpu1 = thread_cpu_ns(v->nb->q[0].thr.thread);
 	pthread_mutex_unlock(&v->nb->lock);
