@@ -508,9 +508,9 @@ static void garbage_handshake_keys_fail_only_that_vif(void **s)
  * another would send bytes from past the checked range.
  */
 struct flipper {
+	struct pvio_host_thread t;
 	struct pvio_ring_front *ring;
 	_Atomic uint32_t target; /* the slot index being published */
-	_Atomic bool stop;
 };
 
 /* Its writes race with both ends' reads of the slot by design: that is
@@ -522,7 +522,7 @@ static void *flipper_main(void *arg)
 	struct flipper *fl = arg;
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 
-	while (!atomic_load_explicit(&fl->stop, memory_order_relaxed)) {
+	while (!pvio_host_thread_stopping(&fl->t)) {
 		/* Hammer the slot being published and its neighbour. */
 		for (uint32_t j = 0; j < 2; j++) {
 			uint32_t i = (atomic_load_explicit(&fl->target, memory_order_relaxed) + j) &
@@ -549,7 +549,6 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 	struct fe f;
 	struct fe_opts o = { 0 };
 	struct flipper fl = { 0 };
-	pthread_t t;
 	uint8_t *page, got[4096];
 	unsigned okay = 0, err = 0, wire = 0;
 	uint64_t t0;
@@ -567,7 +566,7 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 	}
 	fl.ring = &f.q[0].tx;
 	log_begin();
-	assert_int_equal(pthread_create(&t, NULL, flipper_main, &fl), 0);
+	assert_int_equal(pvio_host_thread_start(&fl.t, flipper_main, &fl), 0);
 	t0 = pvio_now_ns();
 	/* 300 to 3000 packets in about 1.5 s, longer (up to 10 s) until the
 	 * flipper has won at least one race. */
@@ -611,8 +610,7 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 		else
 			fail_msg("tx status %d", rsp.status);
 	}
-	atomic_store(&fl.stop, true);
-	pthread_join(t, NULL);
+	pvio_host_thread_stop(&fl.t);
 	(void)log_end("refused", NULL);
 	{
 		struct rte_mbuf *m;
