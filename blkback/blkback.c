@@ -590,7 +590,7 @@ static bool wait_event(struct bb_queue *q)
 					bb_spin_result(&q->spin_ring, true);
 					return false;
 				}
-				if (atomic_load_explicit(&q->stop, memory_order_relaxed))
+				if (pvio_host_thread_stopping(&q->thr))
 					return false;
 				pvio_cpu_relax();
 				if ((i & 31) != 31)
@@ -621,7 +621,7 @@ static bool wait_event(struct bb_queue *q)
 			bb_count(&q->cnt, C_EVENTS, 1);
 			return true;
 		}
-		if (atomic_load_explicit(&q->stop, memory_order_relaxed) ||
+		if (pvio_host_thread_stopping(&q->thr) ||
 		    pvio_ring_back_unconsumed(&q->ring) != 0)
 			return false;
 		if (q->wait_mode != PVIO_EVTCHN_BLOCK &&
@@ -673,7 +673,7 @@ static int poll_busy(struct bb_queue *q)
 		if (n < 0)
 			break; /* the blocking reap reports it */
 		if (pvio_ring_back_unconsumed(&q->ring) != 0 ||
-		    atomic_load_explicit(&q->stop, memory_order_relaxed))
+		    pvio_host_thread_stopping(&q->thr))
 			return 1;
 		pvio_cpu_relax();
 		if ((i & 31) != 31)
@@ -728,7 +728,7 @@ static void *queue_main(void *arg)
 	struct bb_queue *q = arg;
 	bool broken = false, evented = false;
 
-	while (!atomic_load_explicit(&q->stop, memory_order_acquire)) {
+	while (!pvio_host_thread_stopping(&q->thr)) {
 		int got = 0, r;
 
 		if (q->inflight)
@@ -953,14 +953,7 @@ fail_ring:
 
 int bb_queue_start(struct bb_queue *q)
 {
-	int rc;
-
-	atomic_store(&q->stop, false);
-	rc = pthread_create(&q->thread, NULL, queue_main, q);
-	if (rc)
-		return -rc;
-	q->thread_started = true;
-	return 0;
+	return pvio_host_thread_start(&q->thr, queue_main, q);
 }
 
 void bb_queue_disconnect(struct bb_queue *q)
@@ -969,11 +962,7 @@ void bb_queue_disconnect(struct bb_queue *q)
 
 	if (!bb)
 		return;
-	if (q->thread_started) {
-		atomic_store_explicit(&q->stop, true, memory_order_release);
-		pthread_join(q->thread, NULL);
-		q->thread_started = false;
-	}
+	pvio_host_thread_stop(&q->thr);
 	if (q->port) {
 		(void)pvio_evtchn_close(bb->cfg.evtchn, q->port);
 		q->port = 0;

@@ -203,9 +203,7 @@ struct bb_pending {
 struct bb_queue {
 	struct pvio_blkback *bb;
 	uint32_t idx;
-	pthread_t thread;
-	bool thread_started;
-	_Atomic bool stop;
+	struct pvio_host_thread thr;
 
 	/* negotiated (written by the control thread before the thread starts) */
 	pvio_grant_ref_t ring_refs[1u << PVIO_RING_MAX_PAGE_ORDER];

@@ -256,9 +256,7 @@ struct pvio_netback;
 struct nb_queue {
 	struct pvio_netback *nb;
 	uint32_t idx;
-	pthread_t thread;
-	bool thread_started;
-	_Atomic bool stop;
+	struct pvio_host_thread thr;
 
 	/* negotiated (control thread, before the thread starts) */
 	pvio_grant_ref_t tx_ref, rx_ref;
@@ -308,8 +306,7 @@ struct nb_queue {
 
 	/* port readiness watcher (ports with an rx fd) */
 	int rx_fd;
-	pthread_t watcher;
-	bool watcher_started;
+	struct pvio_host_thread watcher;
 	pthread_mutex_t wlock;
 	pthread_cond_t wcond;
 	bool armed;

@@ -199,7 +199,7 @@ static bool storm_pause(struct nb_queue *q)
 
 static void watcher_arm(struct nb_queue *q)
 {
-	if (!q->watcher_started)
+	if (!q->watcher.started)
 		return;
 	pthread_mutex_lock(&q->wlock);
 	if (!q->armed) {
@@ -214,7 +214,7 @@ static void *watcher_main(void *arg)
 	struct nb_queue *q = arg;
 
 	pthread_mutex_lock(&q->wlock);
-	while (!atomic_load(&q->stop)) {
+	while (!pvio_host_thread_stopping(&q->watcher)) {
 		struct pollfd pfd = { .fd = q->rx_fd, .events = POLLIN };
 
 		if (!q->armed) {
@@ -250,7 +250,7 @@ static void *queue_main(void *arg)
 
 	if (nb->port->thread_init)
 		(void)nb->port->thread_init(nb->port_ctx, q->idx);
-	while (!atomic_load_explicit(&q->stop, memory_order_acquire)) {
+	while (!pvio_host_thread_stopping(&q->thr)) {
 		uint32_t need = 0;
 		int w = 0, r;
 
@@ -410,37 +410,28 @@ int nb_queue_start(struct nb_queue *q)
 	struct pvio_netback *nb = q->nb;
 	int rc;
 
-	atomic_store(&q->stop, false);
 	q->rx_fd = nb->port->rx_fd ? nb->port->rx_fd(nb->port_ctx, q->idx) : -1;
 	if (q->rx_fd >= 0) {
 		q->armed = false;
-		rc = pthread_create(&q->watcher, NULL, watcher_main, q);
+		rc = pvio_host_thread_start(&q->watcher, watcher_main, q);
 		if (rc)
-			return -rc;
-		q->watcher_started = true;
+			return rc;
 	}
-	rc = pthread_create(&q->thread, NULL, queue_main, q);
-	if (rc)
-		return -rc;
-	q->thread_started = true;
-	return 0;
+	return pvio_host_thread_start(&q->thr, queue_main, q);
 }
 
 /* Stop the threads only (the port is stopped after every queue's). */
 static void queue_join(struct nb_queue *q)
 {
-	if (q->thread_started) {
-		atomic_store_explicit(&q->stop, true, memory_order_release);
-		pthread_join(q->thread, NULL);
-		q->thread_started = false;
-	}
-	if (q->watcher_started) {
-		atomic_store(&q->stop, true);
+	pvio_host_thread_stop(&q->thr);
+	if (q->watcher.started) {
+		/* Asked before the wake-up, so the watcher, woken under
+		 * wlock, sees the request and leaves its wait. */
+		pvio_host_thread_ask_stop(&q->watcher);
 		pthread_mutex_lock(&q->wlock);
 		pthread_cond_signal(&q->wcond);
 		pthread_mutex_unlock(&q->wlock);
-		pthread_join(q->watcher, NULL);
-		q->watcher_started = false;
+		pvio_host_thread_stop(&q->watcher);
 	}
 }
 

@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,9 +41,13 @@ uint64_t pvio_now_ns(void);
 
 /*
  * A thread that runs until asked to stop, as a backend device's control
- * thread: its function looks at pvio_host_thread_stopping() between
- * rounds and returns once it is true. Caller-allocated and zeroed (not
- * started); one owner starts and stops it, never from the thread itself.
+ * thread or a queue's data-path thread: its function looks at
+ * pvio_host_thread_stopping() between rounds and returns once it is true.
+ * Caller-allocated and zeroed (not started); one owner starts and stops
+ * it, never from the thread itself. A thread that sleeps on something
+ * else (a condition variable, a poll) is stopped in three steps:
+ * pvio_host_thread_ask_stop(), the owner's own wake-up, then
+ * pvio_host_thread_stop() to join it.
  */
 struct pvio_host_thread {
 	pthread_t thread;
@@ -55,12 +60,29 @@ struct pvio_host_thread {
 int pvio_host_thread_start(struct pvio_host_thread *t, void *(*fn)(void *),
 			   void *arg);
 
+/* Run fn(arg) on the calling thread, as if started (the stop request is
+ * cleared first), and return when fn does: for a harness that drives
+ * the thread's loop itself and ends it with pvio_host_thread_ask_stop()
+ * from inside. 0, -EINVAL (NULL t or fn) or -EALREADY (started). */
+int pvio_host_thread_run_here(struct pvio_host_thread *t,
+			      void *(*fn)(void *), void *arg);
+
+/* Ask the thread to stop without waiting for it. Any thread, the thread
+ * itself included; nothing on NULL. */
+void pvio_host_thread_ask_stop(struct pvio_host_thread *t);
+
 /* Ask the thread to stop and join it. Nothing when not started (so safe
  * twice, and on NULL). */
 void pvio_host_thread_stop(struct pvio_host_thread *t);
 
-/* Whether the owner asked the thread to stop. Any thread. */
-bool pvio_host_thread_stopping(struct pvio_host_thread *t);
+/* Whether the owner asked the thread to stop. Any thread; inline as data
+ * path loops look at it on every round. */
+static inline bool pvio_host_thread_stopping(const struct pvio_host_thread *t)
+{
+	/* A1: pairs with R1 in pvio_host_thread_ask_stop(): what the owner
+	 * wrote before asking is seen by the loop that sees the request. */
+	return atomic_load_explicit(&t->stop, memory_order_acquire);
+}
 
 /*
  * Rate-limited logging for a backend device: at most per_sec lines in any

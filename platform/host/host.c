@@ -106,18 +106,33 @@ int pvio_host_thread_start(struct pvio_host_thread *t, void *(*fn)(void *),
 	return 0;
 }
 
+int pvio_host_thread_run_here(struct pvio_host_thread *t,
+			      void *(*fn)(void *), void *arg)
+{
+	if (!t || !fn)
+		return -EINVAL;
+	if (t->started)
+		return -EALREADY;
+	atomic_store_explicit(&t->stop, false, memory_order_relaxed);
+	(void)fn(arg);
+	return 0;
+}
+
+void pvio_host_thread_ask_stop(struct pvio_host_thread *t)
+{
+	if (!t)
+		return;
+	/* R1: pairs with A1 in pvio_host_thread_stopping(). */
+	atomic_store_explicit(&t->stop, true, memory_order_release);
+}
+
 void pvio_host_thread_stop(struct pvio_host_thread *t)
 {
 	if (!t || !t->started)
 		return;
-	atomic_store(&t->stop, true);
+	pvio_host_thread_ask_stop(t);
 	pthread_join(t->thread, NULL);
 	t->started = false;
-}
-
-bool pvio_host_thread_stopping(struct pvio_host_thread *t)
-{
-	return atomic_load(&t->stop);
 }
 
 void pvio_host_ratelog_init(struct pvio_host_ratelog *rl, uint32_t per_sec)

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What every malicious-peer test uses: a capture of the backends' log
- * lines (stderr) to count them, CPU clocks, and a way to use up the
- * driver domain's grant mappings. Static functions: each
+ * lines (stderr) to count them, CPU clocks, an event storm, and a way to
+ * use up the driver domain's grant mappings. Static functions: each
  * test program includes it once, after <cmocka.h>.
  */
 #ifndef FAULT_LOG_H
 #define FAULT_LOG_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvio/domain.h>
+#include <pvio/evtchn.h>
 #include <pvio/grant.h>
 #include <pvio/host.h>
 
@@ -120,6 +123,59 @@ static inline uint64_t thread_cpu_ns(pthread_t t)
 	if (pthread_getcpuclockid(t, &c) || clock_gettime(c, &ts))
 		return 0;
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- an event storm ------------------------------------------------------------ */
+
+/*
+ * A thread that notifies one port of a guest as fast as it can until
+ * stopped: the storm of the event-storm cases. A case storms while
+ * stormer_going(): at least 2 s, and until a million notifies are sent
+ * or 10 s have passed.
+ */
+struct stormer {
+	struct pvio_host_thread t;
+	struct pvio_domain *d;
+	uint32_t port;
+	uint64_t t0;             /* when the storm began */
+	_Atomic uint64_t sent;   /* published every 1024 notifies */
+};
+
+static inline void *stormer_main(void *arg)
+{
+	struct stormer *s = arg;
+	uint64_t n = 0;
+
+	while (!pvio_host_thread_stopping(&s->t)) {
+		(void)pvio_evtchn_notify(s->d->evtchn, s->port);
+		if ((++n & 1023) == 0)
+			atomic_store_explicit(&s->sent, n, memory_order_relaxed);
+	}
+	atomic_store(&s->sent, n);
+	return NULL;
+}
+
+static inline void stormer_start(struct stormer *s, struct pvio_domain *d, uint32_t port)
+{
+	memset(s, 0, sizeof(*s));
+	s->d = d;
+	s->port = port;
+	s->t0 = pvio_now_ns();
+	assert_int_equal(pvio_host_thread_start(&s->t, stormer_main, s), 0);
+}
+
+static inline bool stormer_going(struct stormer *s)
+{
+	uint64_t t = pvio_now_ns() - s->t0;
+
+	return t < 2000000000ull || (atomic_load(&s->sent) < 1000000 && t < 10000000000ull);
+}
+
+/* Stop and join the stormer. Returns how long the storm lasted (ns). */
+static inline uint64_t stormer_stop(struct stormer *s)
+{
+	pvio_host_thread_stop(&s->t);
+	return pvio_now_ns() - s->t0;
 }
 
 /*

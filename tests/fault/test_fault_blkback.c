@@ -233,8 +233,7 @@ struct good {
 	struct pvio_domain *d;
 	struct bdev *b;
 	struct fdev f;
-	pthread_t t;
-	_Atomic bool stop;
+	struct pvio_host_thread t;
 	_Atomic uint64_t rounds, failures;
 };
 
@@ -245,7 +244,7 @@ static void *good_main(void *arg)
 	struct good *g = arg;
 	struct fdev *f = &g->f;
 
-	for (unsigned i = 0; !atomic_load(&g->stop); i++) {
+	for (unsigned i = 0; !pvio_host_thread_stopping(&g->t); i++) {
 		uint64_t sector = (uint64_t)(i % 64) * 32;
 		struct pvio_blkif_request r;
 		bool ok;
@@ -275,7 +274,7 @@ static struct good *good_start(void)
 	g->d = domain_new("good", 1024);
 	g->b = bdev_new(g->d->domid, 0);
 	assert_int_equal(fe_connect(&g->f, g->d, g->b->spec.devid, true), 0);
-	assert_int_equal(pthread_create(&g->t, NULL, good_main, g), 0);
+	assert_int_equal(pvio_host_thread_start(&g->t, good_main, g), 0);
 	G = g;
 	return g;
 }
@@ -300,8 +299,7 @@ static void good_stop(struct good *g)
 	struct pvio_blkback_stats st;
 
 	good_progress(g, 2);
-	atomic_store(&g->stop, true);
-	pthread_join(g->t, NULL);
+	pvio_host_thread_stop(&g->t);
 	assert_int_equal(atomic_load(&g->failures), 0);
 	st = bstats(g->b);
 	assert_false(st.broken);
@@ -329,8 +327,7 @@ static int teardown(void **state)
 	bdev_engine = "sync";
 	if (fault_case_unfinished(G != NULL)) {
 		if (G) {
-			atomic_store(&G->stop, true);
-			pthread_join(G->t, NULL);
+			pvio_host_thread_stop(&G->t);
 			G = NULL;
 		}
 		E = NULL;
@@ -571,8 +568,8 @@ static void hostile_handshake_values_fail_only_that_device(void **s)
  * ERROR, with its own id; ASan proves no access went astray.
  */
 struct flipper {
+	struct pvio_host_thread t;
 	struct fdev *f;
-	_Atomic bool stop;
 	_Atomic uint64_t flips;
 };
 
@@ -589,7 +586,7 @@ static void *flipper_main(void *arg)
 	uint32_t n = f->ring.nr_slots;
 	uint64_t x = 88172645463325252ull;
 
-	while (!atomic_load_explicit(&fl->stop, memory_order_relaxed)) {
+	while (!pvio_host_thread_stopping(&fl->t)) {
 		for (uint32_t i = 0; i < n; i++) {
 			volatile struct pvio_blkif_request *r =
 				(volatile struct pvio_blkif_request *)(slots + i * ss);
@@ -614,7 +611,6 @@ static void slots_rewritten_while_read_get_one_consistent_answer(void **s)
 	struct good *g = good_start();
 	struct evil e;
 	struct flipper fl = { 0 };
-	pthread_t t;
 	uint64_t sent = 0, okay = 0, err = 0;
 	uint64_t end;
 	unsigned n;
@@ -624,7 +620,7 @@ static void slots_rewritten_while_read_get_one_consistent_answer(void **s)
 	evil_up(&e, "racer", 0, false);
 	fl.f = &e.f;
 	log_begin();
-	assert_int_equal(pthread_create(&t, NULL, flipper_main, &fl), 0);
+	assert_int_equal(pvio_host_thread_start(&fl.t, flipper_main, &fl), 0);
 	end = pvio_now_ns() + 1500ull * 1000000ull;
 	while (pvio_now_ns() < end || sent < 2000) {
 		struct pvio_blkif_request r = rw(&e.f, PVIO_BLKIF_OP_WRITE, 0, 0, 1);
@@ -650,8 +646,7 @@ static void slots_rewritten_while_read_get_one_consistent_answer(void **s)
 		if (sent > 200000)
 			break;
 	}
-	atomic_store(&fl.stop, true);
-	pthread_join(t, NULL);
+	pvio_host_thread_stop(&fl.t);
 	n = log_end("refused", NULL);
 	print_message("double fetch: %llu requests (%llu ok, %llu refused), %llu rewrites "
 		      "of the ring, %u log lines\n", (unsigned long long)sent,
@@ -835,8 +830,7 @@ static void grant_mappings_exhausted_give_errors_not_stalls(void **s)
 	 * the driver domain (mapping a page of the hog's, granted afresh each
 	 * time a grant has all the pins it can hold). */
 	good_progress(g, 2);
-	atomic_store(&g->stop, true);
-	pthread_join(g->t, NULL);
+	pvio_host_thread_stop(&g->t);
 	(void)maptrack_fill(&hog, E->be->gnt_back, e.d->gnt, e.d->domid, 0,
 			    e.f.data_pfn + 10);
 	log_begin();
@@ -860,11 +854,9 @@ static void grant_mappings_exhausted_give_errors_not_stalls(void **s)
 	assert_int_equal(fe_do(&e.f, &r), PVIO_BLKIF_RSP_OKAY);
 	/* The good guest's counters now hold 50 grant errors of its own
 	 * (the exhaustion hit everyone): restart its worker and check I/O. */
-	atomic_store(&g->stop, false);
-	assert_int_equal(pthread_create(&g->t, NULL, good_main, g), 0);
+	assert_int_equal(pvio_host_thread_start(&g->t, good_main, g), 0);
 	good_progress(g, 10);
-	atomic_store(&g->stop, true);
-	pthread_join(g->t, NULL);
+	pvio_host_thread_stop(&g->t);
 	assert_int_equal(atomic_load(&g->failures), 0);
 	assert_int_equal(bstats(g->b).err_grant, 50);
 	fe_release(&g->f);
@@ -1176,68 +1168,37 @@ static void io_uring_over_o_direct_refuses_bad_requests_and_keeps_data_exact(voi
 
 /* ---- the event storm ----------------------------------------------------------- */
 
-struct stormer {
-	struct pvio_domain *d;
-	uint32_t port;
-	uint64_t n;
-	_Atomic bool stop;
-	_Atomic uint64_t sent;   /* published every 1024 notifies */
-};
-
-static void *stormer_main(void *arg)
-{
-	struct stormer *s = arg;
-
-	uint64_t n = 0;
-
-	while (n < s->n && !atomic_load_explicit(&s->stop, memory_order_relaxed)) {
-		(void)pvio_evtchn_notify(s->d->evtchn, s->port);
-		if ((++n & 1023) == 0)
-			atomic_store_explicit(&s->sent, n, memory_order_relaxed);
-	}
-	atomic_store(&s->sent, n);
-	return NULL;
-}
-
 static void event_storm_costs_the_backend_bounded_cpu(void **s)
 {
 	struct good *g = good_start();
 	struct evil e;
-	struct stormer sm = { 0 };
+	struct stormer sm;
 	struct pvio_blkback_stats st0, st1;
 	struct pvio_blkif_request r;
-	pthread_t t;
-	uint64_t cpu0, cpu1, t0, wall, rounds0, rounds1;
+	uint64_t cpu0, cpu1, wall, rounds0, rounds1;
 	unsigned n, secs;
 
 	(void)s;
 	evil_up(&e, "stormer", 0, false);
 	r = rw(&e.f, PVIO_BLKIF_OP_READ, 0, 0, 1);
 	assert_int_equal(fe_do(&e.f, &r), PVIO_BLKIF_RSP_OKAY);
-	sm.d = e.d;
-	sm.port = e.f.port;
-	sm.n = UINT64_MAX; /* bounded by time: 2 s */
 	st0 = bstats(e.b);
 	pthread_mutex_lock(&e.b->bb->lock);
-	cpu0 = thread_cpu_ns(e.b->bb->q[0].thread);
+	cpu0 = thread_cpu_ns(e.b->bb->q[0].thr.thread);
 	pthread_mutex_unlock(&e.b->bb->lock);
 	rounds0 = atomic_load(&g->rounds);
 	log_begin();
-	t0 = pvio_now_ns();
-	assert_int_equal(pthread_create(&t, NULL, stormer_main, &sm), 0);
+	stormer_start(&sm, e.d, e.f.port);
 	/* Storm for 2 s (and a million notifies); in the middle of it the stormer's own device must
 	 * still serve it (late, but serve it). */
 	msleep(500);
 	r = rw(&e.f, PVIO_BLKIF_OP_READ, 0, 0, 1);
 	assert_int_equal(fe_do(&e.f, &r), PVIO_BLKIF_RSP_OKAY);
-	while (pvio_now_ns() - t0 < 2000000000ull ||
-	       (atomic_load(&sm.sent) < 1000000 && pvio_now_ns() - t0 < 10000000000ull))
+	while (stormer_going(&sm))
 		msleep(10);
-	atomic_store(&sm.stop, true);
-	pthread_join(t, NULL);
-	wall = pvio_now_ns() - t0;
+	wall = stormer_stop(&sm);
 	pthread_mutex_lock(&e.b->bb->lock);
-	cpu1 = thread_cpu_ns(e.b->bb->q[0].thread);
+	cpu1 = thread_cpu_ns(e.b->bb->q[0].thr.thread);
 	pthread_mutex_unlock(&e.b->bb->lock);
 	rounds1 = atomic_load(&g->rounds);
 	st1 = bstats(e.b);

@@ -508,9 +508,9 @@ static void garbage_handshake_keys_fail_only_that_vif(void **s)
  * another would send bytes from past the checked range.
  */
 struct flipper {
+	struct pvio_host_thread t;
 	struct pvio_ring_front *ring;
 	_Atomic uint32_t target; /* the slot index being published */
-	_Atomic bool stop;
 };
 
 /* Its writes race with both ends' reads of the slot by design: that is
@@ -522,7 +522,7 @@ static void *flipper_main(void *arg)
 	struct flipper *fl = arg;
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 
-	while (!atomic_load_explicit(&fl->stop, memory_order_relaxed)) {
+	while (!pvio_host_thread_stopping(&fl->t)) {
 		/* Hammer the slot being published and its neighbour. */
 		for (uint32_t j = 0; j < 2; j++) {
 			uint32_t i = (atomic_load_explicit(&fl->target, memory_order_relaxed) + j) &
@@ -549,7 +549,6 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 	struct fe f;
 	struct fe_opts o = { 0 };
 	struct flipper fl = { 0 };
-	pthread_t t;
 	uint8_t *page, got[4096];
 	unsigned okay = 0, err = 0, wire = 0;
 	uint64_t t0;
@@ -567,7 +566,7 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 	}
 	fl.ring = &f.q[0].tx;
 	log_begin();
-	assert_int_equal(pthread_create(&t, NULL, flipper_main, &fl), 0);
+	assert_int_equal(pvio_host_thread_start(&fl.t, flipper_main, &fl), 0);
 	t0 = pvio_now_ns();
 	/* 300 to 3000 packets in about 1.5 s, longer (up to 10 s) until the
 	 * flipper has won at least one race. */
@@ -611,8 +610,7 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 		else
 			fail_msg("tx status %d", rsp.status);
 	}
-	atomic_store(&fl.stop, true);
-	pthread_join(t, NULL);
+	pvio_host_thread_stop(&fl.t);
 	(void)log_end("refused", NULL);
 	{
 		struct rte_mbuf *m;
@@ -788,28 +786,6 @@ static void tx_grant_revoked_mid_packet_fails_or_completes_cleanly(void **s)
 	good_down(g);
 }
 
-struct stormer {
-	struct pvio_domain *d;
-	uint32_t port;
-	_Atomic bool stop;
-	_Atomic uint64_t sent;   /* published every 1024 notifies */
-};
-
-static void *stormer_main(void *arg)
-{
-	struct stormer *s = arg;
-
-	uint64_t n = 0;
-
-	while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
-		(void)pvio_evtchn_notify(s->d->evtchn, s->port);
-		if ((++n & 1023) == 0)
-			atomic_store_explicit(&s->sent, n, memory_order_relaxed);
-	}
-	atomic_store(&s->sent, n);
-	return NULL;
-}
-
 static void event_storm_on_a_vif_is_rate_limited(void **s)
 {
 	struct good *g = good_up();
@@ -817,33 +793,26 @@ static void event_storm_on_a_vif_is_rate_limited(void **s)
 	struct vif *v = vif_new(d->domid, "00:16:3e:00:00:07", NULL);
 	struct fe f;
 	struct fe_opts o = { 0 };
-	struct stormer sm = { 0 };
+	struct stormer sm;
 	struct pvio_netback_stats st0, st1;
-	pthread_t t;
-	uint64_t cpu0, cpu1, t0, wall;
+	uint64_t cpu0, cpu1, wall;
 	unsigned n, secs, rounds = 0;
 
 	(void)s;
 	assert_int_equal(fe_connect(&f, d, 0, &o), 0);
-	sm.d = d;
-	sm.port = f.q[0].port_tx;
 	st0 = stats(v);
 	pthread_mutex_lock(&v->nb->lock);
-	cpu0 = thread_cpu_ns(v->nb->q[0].thread);
+	cpu0 = thread_cpu_ns(v->nb->q[0].thr.thread);
 	pthread_mutex_unlock(&v->nb->lock);
 	log_begin();
-	t0 = pvio_now_ns();
-	assert_int_equal(pthread_create(&t, NULL, stormer_main, &sm), 0);
-	while (pvio_now_ns() - t0 < 2000000000ull ||
-	       (atomic_load(&sm.sent) < 1000000 && pvio_now_ns() - t0 < 10000000000ull)) {
+	stormer_start(&sm, d, f.q[0].port_tx);
+	while (stormer_going(&sm)) {
 		good_round(g);
 		rounds++;
 	}
-	atomic_store(&sm.stop, true);
-	pthread_join(t, NULL);
-	wall = pvio_now_ns() - t0;
+	wall = stormer_stop(&sm);
 	pthread_mutex_lock(&v->nb->lock);
-	cpu1 = thread_cpu_ns(v->nb->q[0].thread);
+	cpu1 = thread_cpu_ns(v->nb->q[0].thr.thread);
 	pthread_mutex_unlock(&v->nb->lock);
 	st1 = stats(v);
 	n = log_end("event storm", &secs);

@@ -77,54 +77,22 @@ static const uint8_t PEER[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x99 };
 
 /* ---- a vif on a TAP port, and a packet socket on that TAP --------------------- */
 
-struct tvif {
-	struct pvio_xs_host host;
-	struct pvio_xs xs;
-	struct pvio_xs_event ev[16];
-	struct pvio_netback_vif_spec spec;
-	struct pvio_netback *nb;
-	char ifname[16];
-	int sock, ifindex;
-};
-
 /* The TAP is named ifname (this helper's prefix, flt) in the namespace. */
-static struct tvif *tvif_new(pvio_domid_t fe, const char *mac, uint32_t devid,
-			     const char *ifname)
+static struct tap_vif *tvif_new(pvio_domid_t fe, const char *mac, uint32_t devid,
+				const char *ifname)
 {
-	struct tvif *v = calloc(1, sizeof(*v));
-	struct pvio_netback_config cfg = { 0 };
-	char spec[128], err[128];
+	char spec[128];
+	const struct tap_vif_cfg c = { .run_dir = E->dir, .ts = &E->ts, .be = E->be,
+				       .ns = NS, .fe = fe, .spec = spec, .max_queues = 1 };
+	struct tap_vif *v;
 
-	assert_non_null(v);
 	snprintf(spec, sizeof(spec), "mac=%s,devid=%u,vifname=%s", mac, devid, ifname);
-	assert_int_equal(pvio_netback_vif_spec_parse(spec, &v->spec, err, sizeof(err)), 0);
-	assert_int_equal(pvio_xenbus_device_create(&E->ts, "vif", 0, fe, devid, NULL), 0);
-	xs_connect(&v->host, &v->xs, v->ev, 16);
-	pvio_netback_config_from_domain(&cfg, E->be);
-	cfg.fe = fe;
-	cfg.xs = &v->xs;
-	cfg.vif = &v->spec;
-	cfg.port = "tap";
-	cfg.netns = NS;
-	cfg.max_queues = 1;
-	assert_int_equal(pvio_netback_create(&cfg, &v->nb), 0);
-	assert_int_equal(pvio_netback_start(v->nb), 0);
+	assert_int_equal(tap_vif_new(&c, &v), 0);
 	assert_string_equal(pvio_netback_ifname(v->nb), ifname);
-	snprintf(v->ifname, sizeof(v->ifname), "%s", ifname);
-	v->sock = -1;
 	return v;
 }
 
-static void tvif_free(struct tvif *v)
-{
-	if (v->sock >= 0)
-		close(v->sock);
-	pvio_netback_destroy(v->nb);
-	pvio_xs_host_close(&v->host);
-	free(v);
-}
-
-static struct pvio_netback_stats stats(struct tvif *v)
+static struct pvio_netback_stats stats(struct tap_vif *v)
 {
 	struct pvio_netback_stats st;
 
@@ -134,21 +102,21 @@ static struct pvio_netback_stats stats(struct tvif *v)
 
 /* One counter of a TAP device, as the kernel keeps it (tun counts a
  * write it refused, a bad virtio-net header say, as a frame error). */
-static uint64_t if_counter(const char *ifname, const char *name)
+static uint64_t if_counter(const struct tap_vif *v, const char *name)
 {
 	char cmd[256], line[64];
-	unsigned long long v = ~0ull;
+	unsigned long long n = ~0ull;
 	FILE *p;
 
 	snprintf(cmd, sizeof(cmd), "ip netns exec %s cat /sys/class/net/%s/statistics/%s",
-		 NS, ifname, name);
+		 NS, pvio_netback_ifname(v->nb), name);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	if (fgets(line, sizeof(line), p))
-		v = strtoull(line, NULL, 10);
+		n = strtoull(line, NULL, 10);
 	pclose(p);
-	assert_true(v != ~0ull);
-	return v;
+	assert_true(n != ~0ull);
+	return n;
 }
 
 /* The next frame on s (0: none within ms). Only frames the TAP received
@@ -181,7 +149,7 @@ static size_t tap_recv(int s, uint8_t *buf, size_t size, unsigned ms)
 
 struct good {
 	struct pvio_domain *d;
-	struct tvif *v;
+	struct tap_vif *v;
 	struct fe f;
 	unsigned rounds;
 };
@@ -195,7 +163,8 @@ static struct good *good_up(void)
 	g->d = domain_new("tgood");
 	g->v = tvif_new(g->d->domid, "00:16:3e:00:0f:01", 0, "flt-good");
 	assert_int_equal(fe_connect(&g->f, g->d, 0, &o), 0);
-	g->v->sock = tap_ns_packet_socket(NS, g->v->ifname, SOCK_NONBLOCK, &g->v->ifindex);
+	g->v->sock = tap_ns_packet_socket(NS, pvio_netback_ifname(g->v->nb), SOCK_NONBLOCK,
+					&g->v->ifindex);
 	return g;
 }
 
@@ -244,11 +213,11 @@ static void good_down(struct good *g)
 			 st.rx_err_grant + st.err_protocol, 0);
 	assert_int_equal(st.tx_packets, g->rounds);
 	assert_int_equal(st.rx_packets, g->rounds);
-	assert_int_equal(if_counter(g->v->ifname, "rx_frame_errors"), 0);
-	assert_int_equal(if_counter(g->v->ifname, "rx_errors"), 0);
+	assert_int_equal(if_counter(g->v, "rx_frame_errors"), 0);
+	assert_int_equal(if_counter(g->v, "rx_errors"), 0);
 	fe_close(&g->f);
 	pvio_domain_disconnect(g->d);
-	tvif_free(g->v);
+	tap_vif_free(g->v);
 	free(g);
 }
 
@@ -256,7 +225,7 @@ static void good_down(struct good *g)
 
 struct evil {
 	struct pvio_domain *d;
-	struct tvif *v;
+	struct tap_vif *v;
 	struct fe f;
 	unsigned markers;   /* legitimate frames sent */
 	unsigned refused;   /* packets answered with an error */
@@ -270,14 +239,15 @@ static void evil_up(struct evil *e)
 	e->d = domain_new("tevil");
 	e->v = tvif_new(e->d->domid, "00:16:3e:00:0f:02", 0, "flt-evil");
 	assert_int_equal(fe_connect(&e->f, e->d, 0, &o), 0);
-	e->v->sock = tap_ns_packet_socket(NS, e->v->ifname, SOCK_NONBLOCK, &e->v->ifindex);
+	e->v->sock = tap_ns_packet_socket(NS, pvio_netback_ifname(e->v->nb), SOCK_NONBLOCK,
+					&e->v->ifindex);
 }
 
 static void evil_down(struct evil *e)
 {
 	(void)pvio_xenbus_detach(&e->f.x);
 	pvio_domain_disconnect(e->d);
-	tvif_free(e->v);
+	tap_vif_free(e->v);
 }
 
 /*
@@ -446,8 +416,8 @@ static void bad_tx_requests_get_errors_and_nothing_malformed_reaches_the_tap(voi
 	assert_int_equal(st.tx_packets, e.markers);
 	assert_int_equal(st.tx_drop_port, 0);     /* the TAP refused no write */
 	assert_false(st.broken);
-	assert_int_equal(if_counter(e.v->ifname, "rx_frame_errors"), 0);
-	assert_int_equal(if_counter(e.v->ifname, "rx_errors"), 0);
+	assert_int_equal(if_counter(e.v, "rx_frame_errors"), 0);
+	assert_int_equal(if_counter(e.v, "rx_errors"), 0);
 	assert_true(n >= 1 && n <= 10 * (secs + 1));
 	evil_down(&e);
 	good_down(g);
@@ -482,7 +452,7 @@ static void a_packet_past_the_fatal_slot_count_disables_only_that_vif(void **s)
 	assert_int_equal(st.tx_drop_port, 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(tap_recv(e.v->sock, got, sizeof(got), 200), 0);
-	assert_int_equal(if_counter(e.v->ifname, "rx_frame_errors"), 0);
+	assert_int_equal(if_counter(e.v, "rx_frame_errors"), 0);
 	for (int i = 0; i < 5; i++)
 		good_round(g);
 	evil_down(&e);

@@ -244,7 +244,7 @@ static struct bb_queue *cur_q;
 static void on_idle(void)
 {
 	/* The queue thread would sleep now: end its loop. */
-	atomic_store(&cur_q->stop, true);
+	pvio_host_thread_ask_stop(&cur_q->thr);
 }
 
 struct guest {
@@ -365,8 +365,7 @@ static void run(struct bb_queue *q, struct fz *in)
 {
 	ce.mode = fz_u8(in);
 	ce.rng = (uint64_t)fz_u32(in) * 2654435761u + 1;
-	atomic_store(&q->stop, false);
-	queue_main(q);
+	FZ_CHECK(pvio_host_thread_run_here(&q->thr, queue_main, q) == 0);
 	/* Drained, whatever the ring said. */
 	FZ_CHECK(q->inflight == 0 && q->nr_batch == 0 && q->held == NULL);
 	FZ_CHECK(free_pending(q) == q->nr_pend);

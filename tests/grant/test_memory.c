@@ -148,17 +148,24 @@ static void attach_rejects_what_is_not_machine_memory(void **state)
 	close(fd);
 }
 
-static void orphan_frame_is_freed_by_last_put(void **state)
+/* A machine of 16 frames with one of them, *mfn, allocated to domain 3:
+ * what the frame reference tests start from. */
+static const struct pvio_machine *one_frame_of_domain_3(struct pvio_mem **mem, uint32_t *mfn)
 {
 	struct pvio_mem_config cfg = { .nr_frames = 16, .max_domains = 4 };
+
+	assert_int_equal(pvio_mem_create(&cfg, mem), 0);
+	assert_int_equal(pvio_mem_frame_alloc(*mem, 3, mfn), 0);
+	return pvio_mem_machine(*mem);
+}
+
+static void orphan_frame_is_freed_by_last_put(void **state)
+{
 	struct pvio_mem *mem;
-	const struct pvio_machine *m;
 	uint32_t mfn;
+	const struct pvio_machine *m = one_frame_of_domain_3(&mem, &mfn);
 
 	(void)state;
-	assert_int_equal(pvio_mem_create(&cfg, &mem), 0);
-	m = pvio_mem_machine(mem);
-	assert_int_equal(pvio_mem_frame_alloc(mem, 3, &mfn), 0);
 	assert_true(pvio_frame_get(m, mfn, 3));
 	assert_false(pvio_frame_get(m, mfn, 2));     /* wrong owner */
 	assert_false(pvio_frame_disown(m, mfn, 3));  /* referenced: orphaned */
@@ -174,15 +181,11 @@ static void orphan_frame_is_freed_by_last_put(void **state)
 
 static void references_move_n_at_a_time(void **state)
 {
-	struct pvio_mem_config cfg = { .nr_frames = 16, .max_domains = 4 };
 	struct pvio_mem *mem;
-	const struct pvio_machine *m;
 	uint32_t mfn;
+	const struct pvio_machine *m = one_frame_of_domain_3(&mem, &mfn);
 
 	(void)state;
-	assert_int_equal(pvio_mem_create(&cfg, &mem), 0);
-	m = pvio_mem_machine(mem);
-	assert_int_equal(pvio_mem_frame_alloc(mem, 3, &mfn), 0);
 	assert_true(pvio_frame_get_n(m, mfn, 3, 5));
 	assert_false(pvio_frame_get_n(m, mfn, 2, 1));          /* wrong owner */
 	assert_false(pvio_frame_get_n(m, mfn, 3, UINT32_MAX)); /* would overflow */

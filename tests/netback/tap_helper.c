@@ -22,6 +22,9 @@
 
 #include "tap_helper.h"
 
+/* The store's reply wait, as nb_test_fe.h's WAIT_MS. */
+#define TAP_WAIT_MS 10000
+
 int tap_sh(const char *fmt, ...)
 {
 	char cmd[512];
@@ -75,4 +78,40 @@ int tap_ns_packet_socket(const char *ns, const char *ifname, int sock_flags,
 	sll.sll_ifindex = *ifindex;
 	assert_int_equal(bind(s, (struct sockaddr *)&sll, sizeof(sll)), 0);
 	return s;
+}
+
+int tap_vif_new(const struct tap_vif_cfg *c, struct tap_vif **out)
+{
+	struct tap_vif *v = calloc(1, sizeof(*v));
+	struct pvio_netback_config cfg = { 0 };
+	char err[128] = "";
+
+	assert_non_null(v);
+	v->sock = -1;
+	if (pvio_netback_vif_spec_parse(c->spec, &v->spec, err, sizeof(err)) != 0)
+		fail_msg("vif spec %s: %s", c->spec, err);
+	assert_int_equal(pvio_xenbus_device_create(c->ts, "vif", 0, c->fe, v->spec.devid,
+						   NULL), 0);
+	assert_int_equal(pvio_xs_host_open(&v->host, &v->xs, c->run_dir, v->ev, 16,
+					   TAP_WAIT_MS), 0);
+	pvio_netback_config_from_domain(&cfg, c->be);
+	cfg.fe = c->fe;
+	cfg.xs = &v->xs;
+	cfg.vif = &v->spec;
+	cfg.port = "tap";
+	cfg.netns = c->ns;
+	cfg.max_queues = c->max_queues;
+	cfg.run_script = c->run_script;
+	assert_int_equal(pvio_netback_create(&cfg, &v->nb), 0);
+	*out = v;
+	return pvio_netback_start(v->nb);
+}
+
+void tap_vif_free(struct tap_vif *v)
+{
+	if (v->sock >= 0)
+		close(v->sock);
+	pvio_netback_destroy(v->nb);
+	pvio_xs_host_close(&v->host);
+	free(v);
 }

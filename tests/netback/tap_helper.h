@@ -1,14 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A network namespace of a test's own, for vifs on TAP ports: created and
- * removed through ip(8), and packet sockets opened inside it on a device
- * there (the TAP netback made). Shared by tests/netback/test_netback_tap.c
- * and tests/fault/test_fault_tap.c. Needs root.
+ * removed through ip(8), packet sockets opened inside it on a device
+ * there (the TAP netback made), and the vifs themselves. Shared by
+ * tests/netback/test_netback_tap.c and tests/fault/test_fault_tap.c.
+ * Needs root.
  */
 #ifndef PVIO_TEST_TAP_HELPER_H
 #define PVIO_TEST_TAP_HELPER_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <pvio/domain.h>
+#include <pvio/netback.h>
+#include <pvio/xenbus.h>
 
 /*
  * Run the shell command printf(fmt, ...) makes (at most 511 bytes).
@@ -35,5 +42,40 @@ void tap_ns_remove(const char *ns);
  */
 int tap_ns_packet_socket(const char *ns, const char *ifname, int sock_flags,
 			 int *ifindex);
+
+/* What tap_vif_new() makes a vif from. */
+struct tap_vif_cfg {
+	const char *run_dir;      /* hostd's: the vif's own store connection */
+	struct pvio_xs *ts;       /* the toolstack's store connection */
+	struct pvio_domain *be;   /* the driver domain serving the vif */
+	const char *ns;           /* namespace the TAP device is made in */
+	pvio_domid_t fe;
+	const char *spec;         /* a --vif spec (mac=...,devid=...) */
+	uint32_t max_queues;      /* 0: netback's default */
+	bool run_script;          /* run the spec's hotplug script */
+};
+
+/* A vif on a TAP port: its store connection, spec and netback. */
+struct tap_vif {
+	struct pvio_xs_host host;
+	struct pvio_xs xs;
+	struct pvio_xs_event ev[16];
+	struct pvio_netback_vif_spec spec;
+	struct pvio_netback *nb;
+	int sock, ifindex;        /* a packet socket on the TAP, if the test
+				     opens one (else -1); closed by free */
+};
+
+/*
+ * Parse c->spec, create the vif's device in the store (backend domain
+ * 0), connect a store client of its own, and create and start netback on
+ * a "tap" port in c->ns. *v receives the vif even when starting failed
+ * (free it with tap_vif_free()). Returns pvio_netback_start()'s result;
+ * fails the test (cmocka) on anything before it.
+ */
+int tap_vif_new(const struct tap_vif_cfg *c, struct tap_vif **v);
+
+/* Destroy the vif's netback, close its socket and store client, free it. */
+void tap_vif_free(struct tap_vif *v);
 
 #endif /* PVIO_TEST_TAP_HELPER_H */

@@ -50,48 +50,23 @@ static int teardown_ns(void **state)
 	return teardown(state);
 }
 
-struct tvif {
-	struct pvio_xs_host host;
-	struct pvio_xs xs;
-	struct pvio_xs_event ev[16];
-	struct pvio_netback_vif_spec spec;
-	struct pvio_netback *nb;
-};
-
-static struct tvif *tvif_new(pvio_domid_t fe, const char *spec, bool script)
+static struct tap_vif *tvif_new(pvio_domid_t fe, const char *spec, bool script)
 {
-	struct tvif *v = calloc(1, sizeof(*v));
-	struct pvio_netback_config cfg = { 0 };
-	char err[128];
+	const struct tap_vif_cfg c = { .run_dir = E->dir, .ts = &E->ts, .be = E->be,
+				       .ns = NS, .fe = fe, .spec = spec,
+				       .run_script = script };
+	struct tap_vif *v;
 
-	assert_int_equal(pvio_netback_vif_spec_parse(spec, &v->spec, err, sizeof(err)), 0);
-	assert_int_equal(pvio_xenbus_device_create(&E->ts, "vif", 0, fe, v->spec.devid, NULL), 0);
-	xs_connect(&v->host, &v->xs, v->ev, 16);
-	pvio_netback_config_from_domain(&cfg, E->be);
-	cfg.fe = fe;
-	cfg.xs = &v->xs;
-	cfg.vif = &v->spec;
-	cfg.port = "tap";
-	cfg.netns = NS;
-	cfg.run_script = script;
-	assert_int_equal(pvio_netback_create(&cfg, &v->nb), 0);
-	assert_int_equal(pvio_netback_start(v->nb), 0);
+	assert_int_equal(tap_vif_new(&c, &v), 0);
 	return v;
 }
 
-static struct pvio_netback_stats stats_tap(struct tvif *v)
+static struct pvio_netback_stats stats_tap(struct tap_vif *v)
 {
 	struct pvio_netback_stats st;
 
 	pvio_netback_stats(v->nb, &st);
 	return st;
-}
-
-static void tvif_free(struct tvif *v)
-{
-	pvio_netback_destroy(v->nb);
-	pvio_xs_host_close(&v->host);
-	free(v);
 }
 
 /* Where a packet socket sends a frame for mac out of ifindex. */
@@ -112,7 +87,7 @@ static const uint8_t PEER[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x77 };
 static void tap_frames_cross_between_guest_and_namespace(void **state)
 {
 	struct pvio_domain *d = domain_new("tap");
-	struct tvif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:01,devid=1", false);
+	struct tap_vif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:01,devid=1", false);
 	char ifname[16];
 	struct fe f;
 	struct fe_opts o = { 0 };
@@ -167,7 +142,7 @@ static void tap_frames_cross_between_guest_and_namespace(void **state)
 	close(s);
 	fe_close(&f);
 	pvio_domain_disconnect(d);
-	tvif_free(v);
+	tap_vif_free(v);
 }
 
 /* Receive the next frame on s of ethertype type (0x0800 IPv4, 0x86dd
@@ -247,7 +222,7 @@ static void real_tcp_frame(uint8_t *p, size_t n, const uint8_t *dst, const uint8
 static void tap_offloads_pass_through_as_virtio_net_headers(void **state)
 {
 	struct pvio_domain *d = domain_new("tapoff");
-	struct tvif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:04,devid=4", false);
+	struct tap_vif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:04,devid=4", false);
 	struct fe f;
 	struct fe_opts o = { .gso4 = true };
 	static uint8_t pkt[3000], got[65536];
@@ -326,7 +301,7 @@ static void tap_offloads_pass_through_as_virtio_net_headers(void **state)
 	close(s);
 	fe_close(&f);
 	pvio_domain_disconnect(d);
-	tvif_free(v);
+	tap_vif_free(v);
 }
 
 /* An IPv6/TCP frame of n bytes (headers 74: no extension headers),
@@ -399,7 +374,7 @@ static struct rxinfo fe_rx_ipv6(struct fe *f, uint8_t *buf, size_t size)
 static void tap_tcpv6_gso_crosses_both_ways_as_virtio_net_headers(void **state)
 {
 	struct pvio_domain *d = domain_new("tapgso6");
-	struct tvif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:06,devid=6", false);
+	struct tap_vif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:06,devid=6", false);
 	struct fe f;
 	struct fe_opts o = { .gso4 = true, .gso6 = true, .csum6 = true };
 	static uint8_t pkt[3000], got[65536];
@@ -447,7 +422,7 @@ static void tap_tcpv6_gso_crosses_both_ways_as_virtio_net_headers(void **state)
 	close(s);
 	fe_close(&f);
 	pvio_domain_disconnect(d);
-	tvif_free(v);
+	tap_vif_free(v);
 }
 
 /*
@@ -459,7 +434,7 @@ static void tap_tcpv6_gso_crosses_both_ways_as_virtio_net_headers(void **state)
 static void tap_tcpv6_gso_is_segmented_for_a_guest_without_gso_tcpv6(void **state)
 {
 	struct pvio_domain *d = domain_new("tapseg6");
-	struct tvif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:07,devid=7", false);
+	struct tap_vif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:07,devid=7", false);
 	struct fe f;
 	struct fe_opts o = { .gso4 = true, .csum6 = true };
 	static uint8_t pkt[3000], got[65536];
@@ -496,7 +471,7 @@ static void tap_tcpv6_gso_is_segmented_for_a_guest_without_gso_tcpv6(void **stat
 	close(s);
 	fe_close(&f);
 	pvio_domain_disconnect(d);
-	tvif_free(v);
+	tap_vif_free(v);
 }
 
 /* feature-gso-tcpv{4,6}-prefix (the old Windows frontends' layout): a GSO
@@ -505,7 +480,7 @@ static void tap_tcpv6_gso_is_segmented_for_a_guest_without_gso_tcpv6(void **stat
 static void tap_gso_reaches_a_prefix_guest_behind_a_prefix_slot(void **state)
 {
 	struct pvio_domain *d = domain_new("tapgsopfx");
-	struct tvif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:08,devid=8", false);
+	struct tap_vif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:08,devid=8", false);
 	struct fe f;
 	struct fe_opts o = { .gso4_prefix = true, .gso6_prefix = true, .csum6 = true };
 	static uint8_t pkt4[3000], pkt6[5000], got[65536];
@@ -559,13 +534,13 @@ static void tap_gso_reaches_a_prefix_guest_behind_a_prefix_slot(void **state)
 	close(s);
 	fe_close(&f);
 	pvio_domain_disconnect(d);
-	tvif_free(v);
+	tap_vif_free(v);
 }
 
 static void multi_queue_vif_gets_a_multi_queue_tap(void **state)
 {
 	struct pvio_domain *d = domain_new("tapmq");
-	struct tvif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:05,devid=5", false);
+	struct tap_vif *v = tvif_new(d->domid, "mac=00:16:3e:00:02:05,devid=5", false);
 	struct fe f;
 	struct fe_opts o = { .nq = 2 };
 	uint8_t pkt[600], got[4096];
@@ -644,12 +619,12 @@ static void multi_queue_vif_gets_a_multi_queue_tap(void **state)
 	close(s);
 	fe_close(&f);
 	pvio_domain_disconnect(d);
-	tvif_free(v);
+	tap_vif_free(v);
 }
 
 static void vif_bridge_script_plugs_the_vif_into_the_bridge(void **state)
 {
-	struct tvif *v;
+	struct tap_vif *v;
 	char out[512] = "";
 	FILE *p;
 
@@ -672,7 +647,7 @@ static void vif_bridge_script_plugs_the_vif_into_the_bridge(void **state)
 	/* the anti-spoofing table for ip= */
 	assert_int_equal(tap_sh("ip netns exec %s nft list table bridge pvio_vif2_3 >/dev/null", NS),
 			 0);
-	tvif_free(v);
+	tap_vif_free(v);
 	/* offline removed the table; the device went with the vif */
 	assert_int_not_equal(tap_sh("ip netns exec %s nft list table bridge pvio_vif2_3 "
 				    ">/dev/null 2>&1", NS), 0);
@@ -682,21 +657,14 @@ static void vif_bridge_script_plugs_the_vif_into_the_bridge(void **state)
 
 static void missing_namespace_fails_with_one_clear_error(void **state)
 {
-	struct tvif *v = calloc(1, sizeof(*v));
-	struct pvio_netback_config cfg = { 0 };
+	const struct tap_vif_cfg c = { .run_dir = E->dir, .ts = &E->ts, .be = E->be,
+				       .ns = "pvio-no-such-namespace", .fe = 3,
+				       .spec = "devid=9" };
+	struct tap_vif *v;
 
 	(void)state;
-	assert_int_equal(pvio_netback_vif_spec_parse("devid=9", &v->spec, NULL, 0), 0);
-	xs_connect(&v->host, &v->xs, v->ev, 16);
-	pvio_netback_config_from_domain(&cfg, E->be);
-	cfg.fe = 3;
-	cfg.xs = &v->xs;
-	cfg.vif = &v->spec;
-	cfg.port = "tap";
-	cfg.netns = "pvio-no-such-namespace";
-	assert_int_equal(pvio_netback_create(&cfg, &v->nb), 0);
-	assert_int_equal(pvio_netback_start(v->nb), -ENOENT);
-	tvif_free(v);
+	assert_int_equal(tap_vif_new(&c, &v), -ENOENT);
+	tap_vif_free(v);
 }
 
 int main(void)
