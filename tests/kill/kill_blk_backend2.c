@@ -11,13 +11,16 @@
  *
  * stdout: "serving A B" once both devices are in InitWait; for each
  * device torn down one JSON object {"freed": FE, "grant_maps", "grant_unmaps",
- * "handles_before", "handles_after", "backend_dir_gone", "frontend_gone"};
- * "handles N" (grant mappings held now) on SIGUSR1;
+ * "handles_before", "handles_after", "ports_before", "ports_after",
+ * "heap_before", "heap_after", "backend_dir_gone", "frontend_gone"};
+ * "handles N ports P heap B" (grant mappings held, event channel ports
+ * open, heap bytes in use, now) on SIGUSR1;
  * "done" when both are gone or on SIGTERM. Exit 0, or 1 on a set-up error
  * (one line on stderr).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -27,6 +30,12 @@
 
 #include <pvio/blkback.h>
 #include <pvio/domain.h>
+
+#ifdef __SANITIZE_ADDRESS__
+/* The sanitizer runtime's allocator interface
+ * (<sanitizer/allocator_interface.h>, not installed with every gcc). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
 
 #define DEVID 51712u
 
@@ -68,6 +77,32 @@ static uint32_t handles_in_use(const struct pvio_domain *d)
 	const struct pvio_gnt_back *b = d->gnt_back;
 
 	return b->nr_mt - b->nr_free;
+}
+
+/* Event channel ports this domain has open (unbound or connected). */
+static uint32_t ports_in_use(const struct pvio_domain *d)
+{
+	struct pvio_evtchn_status st;
+	uint32_t n = 0;
+
+	for (uint32_t p = 1; p < PVIO_EVTCHN_NR_PORTS; p++)
+		if (pvio_evtchn_status(d->evtchn, p, &st) == 0 &&
+		    st.state != PVIO_EVTCHN_PORT_FREE)
+			n++;
+	return n;
+}
+
+/* Heap bytes in use, over every malloc arena. */
+static uint64_t heap_in_use(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	/* ASan's allocator replaces glibc's: mallinfo2() would read 0. */
+	return __sanitizer_get_current_allocated_bytes();
+#else
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+#endif
 }
 
 static int dev_start(struct pvio_domain *d, struct pvio_xs *ts, const char *run_dir,
@@ -115,7 +150,8 @@ static void dev_free(struct pvio_domain *d, struct pvio_xs *ts, struct dev *v)
 {
 	struct pvio_blkback_stats st;
 	char bdir[256], fdir[256];
-	uint32_t before = handles_in_use(d);
+	uint32_t before = handles_in_use(d), ports_before = ports_in_use(d);
+	uint64_t heap_before = heap_in_use();
 
 	pvio_blkback_stop(v->bb);
 	pvio_blkback_stats(v->bb, &st);
@@ -130,9 +166,11 @@ static void dev_free(struct pvio_domain *d, struct pvio_xs *ts, struct dev *v)
 		 (unsigned)v->fe, DEVID);
 	printf("{\"freed\": %u, \"grant_maps\": %" PRIu64 ", \"grant_unmaps\": %" PRIu64
 	       ", \"connects\": %u, \"handles_before\": %u, \"handles_after\": %u"
-	       ", \"backend_dir_gone\": %s, \"frontend_gone\": %s}\n",
+	       ", \"ports_before\": %u, \"ports_after\": %u, \"heap_before\": %" PRIu64
+	       ", \"heap_after\": %" PRIu64 ", \"backend_dir_gone\": %s, \"frontend_gone\": %s}\n",
 	       (unsigned)v->fe, st.grant_maps, st.grant_unmaps, st.connects, before,
-	       handles_in_use(d), exists(ts, bdir) ? "false" : "true",
+	       handles_in_use(d), ports_before, ports_in_use(d), heap_before, heap_in_use(),
+	       exists(ts, bdir) ? "false" : "true",
 	       exists(ts, fdir) ? "false" : "true");
 	fflush(stdout);
 }
@@ -184,7 +222,8 @@ int main(int argc, char **argv)
 		poll(NULL, 0, 100);
 		if (snapshot) {
 			snapshot = 0;
-			printf("handles %u\n", handles_in_use(d));
+			printf("handles %u ports %u heap %" PRIu64 "\n", handles_in_use(d),
+			       ports_in_use(d), heap_in_use());
 			fflush(stdout);
 		}
 		if (!pvio_domain_hostd_alive(d)) {

@@ -225,6 +225,14 @@ def json_lines(p):
     return out
 
 
+def snapshot(line):
+    """kill_blk_backend2's "handles N ports P heap B" line as a dict."""
+    if not line:
+        return None
+    w = line.split()
+    return {w[i]: int(w[i + 1]) for i in range(0, len(w) - 1, 2)}
+
+
 def t_blk_frontend():
     """kill -9 one of two guests of one backend process in mid-I/O: the
     backend unmaps its grants, removes its store entries and frees the
@@ -246,7 +254,7 @@ def t_blk_frontend():
               str(gb.lines[-3:]))
         be.p.send_signal(signal.SIGUSR1)
         line = be.wait_line(lambda l: l.startswith("handles "), 30)
-        both = int(line.split()[1]) if line else None
+        both = snapshot(line)
         b_at_kill = len(gb.lines)
         ga.p.send_signal(signal.SIGKILL)
         ga.finish(30)
@@ -261,11 +269,18 @@ def t_blk_frontend():
             nbefore = len(be.lines)
             be.p.send_signal(signal.SIGUSR1)
             line2 = be.wait_line(lambda l: l.startswith("handles "), 30, nbefore)
-            only_b = int(line2.split()[1]) if line2 else None
-            print(f"grant mappings: {both} with both guests, {only_b} after A died",
-                  flush=True)
+            only_b = snapshot(line2)
+            print(f"with both guests: {both}; after A died: {only_b}", flush=True)
             check("A: its grant mappings went back, B's stay",
-                  both is not None and only_b is not None and 0 < only_b < both,
+                  both and only_b and 0 < only_b["handles"] < both["handles"],
+                  f"{both} {only_b}")
+            # A's queues are usually torn down by the backend's own watch
+            # before the "freed" line, so compare snapshots, not that line.
+            check("A: its ports are closed, B's stay open",
+                  both and only_b and 0 < only_b["ports"] < both["ports"],
+                  f"{both} {only_b}")
+            check("A: its device's memory went back to the heap",
+                  both and only_b and only_b["heap"] < both["heap"],
                   f"{both} {only_b}")
             check("A: its store entries are gone (backend and frontend dirs)",
                   doc["backend_dir_gone"] and doc["frontend_gone"], line)
