@@ -34,21 +34,12 @@
 #include "common.h" /* netback's private header */
 
 #include "../netback/nb_test_fe.h"
+#include "../netback/nb_test_ring.h"
 #include "fault_log.h"
 
 static int setup_more(struct env *e)
 {
-	char args[160];
-	int rc;
-
-	snprintf(args, sizeof(args), "--no-huge --no-pci -m 512 --no-shconf --no-telemetry "
-		 "--file-prefix=pvio-fault-%d --log-level=error", (int)getpid());
-	rc = pvio_netback_dpdk_init(args);
-	if (rc != 0 && rc != -EALREADY)
-		return rc;
-	e->mp = rte_pktmbuf_pool_create("fault", 4095, 0, 0, 8192 + RTE_PKTMBUF_HEADROOM,
-					SOCKET_ID_ANY);
-	return e->mp ? 0 : -ENOMEM;
+	return nb_ring_eal_init(e, "pvio-fault");
 }
 
 static const uint8_t PEER[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x99 };
@@ -128,58 +119,6 @@ static struct pvio_netback_stats stats(struct vif *v)
 	return st;
 }
 
-static void inject(struct rte_ring *r, const uint8_t *data, uint32_t len)
-{
-	struct rte_mbuf *m = rte_pktmbuf_alloc((struct rte_mempool *)E->mp);
-
-	assert_non_null(m);
-	memcpy(rte_pktmbuf_append(m, (uint16_t)len), data, len);
-	assert_int_equal(rte_ring_enqueue(r, m), 0);
-}
-
-static struct rte_mbuf *take(struct rte_ring *r, unsigned ms)
-{
-	void *m = NULL;
-	uint64_t end = pvio_now_ns() + (uint64_t)ms * 1000000u;
-
-	while (rte_ring_dequeue(r, &m) != 0) {
-		if (pvio_now_ns() > end)
-			return NULL;
-		msleep(1);
-	}
-	return m;
-}
-
-static uint32_t mbuf_bytes(const struct rte_mbuf *m, uint8_t *buf, size_t size)
-{
-	uint32_t n = 0;
-
-	for (; m; m = m->next) {
-		assert_true(n + m->data_len <= size);
-		memcpy(buf + n, rte_pktmbuf_mtod(m, const void *), m->data_len);
-		n += m->data_len;
-	}
-	return n;
-}
-
-/* Send one frame of len bytes from f to v's wire and check it arrived
- * whole; zero-copy packets are answered once the wire freed the mbuf. */
-static void tx_verified(struct fe *f, struct vif *v, const uint8_t *pkt, uint32_t len)
-{
-	uint8_t got[4096];
-	struct pvio_netif_tx_response rsp;
-	struct rte_mbuf *m;
-
-	(void)fe_tx(f, 0, pkt, len, len, 0, 0);
-	m = take(v->txr, WAIT_MS);
-	assert_non_null(m);
-	assert_int_equal(mbuf_bytes(m, got, sizeof(got)), len);
-	assert_memory_equal(got, pkt, len);
-	rte_pktmbuf_free(m);
-	fe_tx_rsps(f, 0, 1, &rsp);
-	assert_int_equal(rsp.status, PVIO_NETIF_RSP_OKAY);
-}
-
 /* ---- the good guest ---------------------------------------------------------- */
 
 struct good {
@@ -209,7 +148,7 @@ static void good_round(struct good *g)
 	unsigned seed = g->rounds++;
 
 	eth_frame(pkt, sizeof(pkt), PEER, g->v->spec.mac, seed);
-	tx_verified(&g->f, g->v, pkt, sizeof(pkt));
+	tx_verified(&g->f, 0, g->v->txr, pkt, sizeof(pkt));
 
 	eth_frame(pkt, sizeof(pkt), g->v->spec.mac, PEER, seed + 1000);
 	fe_post_rx(&g->f, 0, 1);
@@ -386,7 +325,7 @@ static void bad_tx_and_rx_grants_and_shapes_are_refused_and_logged(void **s)
 	assert_int_equal(rte_ring_count(v->txr), 0);
 	/* And a good packet from the same guest still goes out. */
 	eth_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 9);
-	tx_verified(&f, v, pkt, sizeof(pkt));
+	tx_verified(&f, 0, v->txr, pkt, sizeof(pkt));
 	fe_close(&f);
 	pvio_domain_disconnect(d);
 	vif_free(v);
@@ -585,7 +524,7 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 		 * answered only once their mbuf is freed. */
 		end = pvio_now_ns() + (uint64_t)WAIT_MS * 1000000u;
 		for (;;) {
-			while ((m = take(v->txr, 0)) != NULL) {
+			while ((m = ring_take(v->txr, 0)) != NULL) {
 				uint32_t len = mbuf_bytes(m, got, sizeof(got));
 				bool match = false;
 
@@ -615,7 +554,7 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 	{
 		struct rte_mbuf *m;
 
-		while ((m = take(v->txr, 200)) != NULL) {
+		while ((m = ring_take(v->txr, 200)) != NULL) {
 			rte_pktmbuf_free(m);
 			wire++;
 		}
@@ -664,7 +603,7 @@ static void maptrack_exhausted_falls_back_to_copy_never_stalls(void **s)
 		(void)fe_tx(&g->f, 0, big, sizeof(big), sizeof(big), 0, 0);
 		fe_tx_rsps(&g->f, 0, 1, &rsp);
 		assert_int_equal(rsp.status, PVIO_NETIF_RSP_ERROR);
-		tx_verified(&g->f, g->v, small, sizeof(small));
+		tx_verified(&g->f, 0, g->v->txr, small, sizeof(small));
 		eth_frame(in, len, g->v->spec.mac, PEER, (unsigned)i);
 		fe_post_rx(&g->f, 0, 2);
 		inject(g->v->rxr, in, len);
@@ -694,7 +633,7 @@ static void maptrack_exhausted_falls_back_to_copy_never_stalls(void **s)
 	assert_int_equal(stats(g->v).rx_packets, 20 + burst);
 	assert_false(stats(g->v).broken);
 	maptrack_release(&hog);
-	tx_verified(&g->f, g->v, big, sizeof(big));
+	tx_verified(&g->f, 0, g->v->txr, big, sizeof(big));
 	{
 		struct rxinfo ri;
 
@@ -750,7 +689,7 @@ static void tx_grant_revoked_mid_packet_fails_or_completes_cleanly(void **s)
 		else
 			assert_int_equal(rc, 0);
 		for (;;) { /* the frame (if sent) must go before its answer */
-			if (!m && (m = take(v->txr, 0)) != NULL) {
+			if (!m && (m = ring_take(v->txr, 0)) != NULL) {
 				assert_int_equal(mbuf_bytes(m, got, sizeof(got)), 1400);
 				assert_memory_equal(got, page, 1400);
 				rte_pktmbuf_free(m);
@@ -835,7 +774,7 @@ static void event_storm_on_a_vif_is_rate_limited(void **s)
 		uint8_t pkt[300];
 
 		eth_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 2);
-		tx_verified(&f, v, pkt, sizeof(pkt));
+		tx_verified(&f, 0, v->txr, pkt, sizeof(pkt));
 	}
 	fe_close(&f);
 	pvio_domain_disconnect(d);
@@ -864,15 +803,5 @@ int main(void)
 		cmocka_unit_test_teardown(maptrack_exhausted_falls_back_to_copy_never_stalls, case_teardown),
 		cmocka_unit_test_teardown(event_storm_on_a_vif_is_rate_limited, case_teardown),
 	};
-	int rc = cmocka_run_group_tests(tests, setup, teardown);
-
-	rte_eal_cleanup();
-	{ /* EAL leaves its runtime dir behind */
-		char cmd[96];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf /var/run/dpdk/pvio-fault-%d", (int)getpid());
-		if (system(cmd) != 0)
-			rc = rc ? rc : 1;
-	}
-	return rc;
+	return nb_ring_eal_fini(cmocka_run_group_tests(tests, setup, teardown), "pvio-fault");
 }
