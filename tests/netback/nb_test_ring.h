@@ -2,7 +2,8 @@
 /*
  * DPDK ring ports as the wire of a netback test (tests/netback's backend
  * test, tests/fault's netback test): EAL and the test's mbuf pool, frames
- * put where the port receives them and taken from where it sends them.
+ * put where the port receives them and taken from where it sends them,
+ * and vifs served by netback on such ports.
  * Static functions: include once, after nb_test_fe.h, <rte_ethdev.h>,
  * <rte_mbuf.h> and <rte_ring.h>.
  */
@@ -44,6 +45,8 @@ static inline int nb_ring_eal_fini(int rc, const char *prefix)
 		rc = rc ? rc : 1;
 	return rc;
 }
+
+/* ---- the wire ---------------------------------------------------------------- */
 
 /* Take one mbuf from a ring, waiting up to ms. NULL on timeout. */
 static inline struct rte_mbuf *ring_take(struct rte_ring *r, unsigned ms)
@@ -115,6 +118,116 @@ static inline void tx_verified(struct fe *f, uint32_t qi, struct rte_ring *txr,
 	rte_pktmbuf_free(m);
 	fe_tx_rsps(f, qi, 1, &rsp);
 	assert_int_equal(rsp.status, PVIO_NETIF_RSP_OKAY);
+}
+
+/* ---- a vif on a ring port ---------------------------------------------------- */
+
+struct vif {
+	struct pvio_xs_host host;
+	struct pvio_xs xs;
+	struct pvio_xs_event ev[16];
+	struct pvio_netback_vif_spec spec;
+	struct pvio_netback *nb;
+	pvio_domid_t fe;
+	uint32_t devid;
+	struct rte_ring *rxr[4], *txr[4]; /* vif_new's port: we enqueue rx, dequeue tx */
+	char dev[64];
+};
+
+typedef void (*tweak_fn)(struct pvio_netback_config *);
+
+/* A ring ethdev of n queue pairs; its name in v->dev. */
+static inline void ring_port(char *dev, size_t size, uint32_t n, struct rte_ring **rxr,
+			     struct rte_ring **txr)
+{
+	char name[32];
+	int id = E->seq++;
+
+	snprintf(dev, size, "nbr%d", id);
+	for (uint32_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "nbr%d_rx%u", id, i);
+		rxr[i] = rte_ring_create(name, 1024, SOCKET_ID_ANY, 0);
+		snprintf(name, sizeof(name), "nbr%d_tx%u", id, i);
+		txr[i] = rte_ring_create(name, 1024, SOCKET_ID_ANY, 0);
+		assert_non_null(rxr[i]);
+		assert_non_null(txr[i]);
+	}
+	{
+		int port = rte_eth_from_rings(dev, rxr, (unsigned)n, txr, (unsigned)n,
+					      SOCKET_ID_ANY);
+		char real[RTE_ETH_NAME_MAX_LEN];
+
+		assert_true(port >= 0);
+		/* the ethdev's name ("net_ring_<name>") is what netback opens */
+		assert_int_equal(rte_eth_dev_get_name_by_port((uint16_t)port, real), 0);
+		snprintf(dev, size, "%s", real);
+	}
+}
+
+/* A vif of domain fe from an xl vif spec, served by netback (started) on
+ * ethdev dev: its device in the store and its own store connection;
+ * tweak (may be NULL) adjusts netback's config. */
+static inline struct vif *vif_new_on(pvio_domid_t fe, const char *spec, const char *dev,
+				     tweak_fn tweak)
+{
+	struct vif *v = calloc(1, sizeof(*v));
+	struct pvio_netback_config cfg = { 0 };
+	char err[128], mac[18];
+	struct pvio_xenbus_kv fk[1];
+	struct pvio_xenbus_device_keys keys = { 0 };
+
+	assert_non_null(v);
+	assert_int_equal(pvio_netback_vif_spec_parse(spec, &v->spec, err, sizeof(err)), 0);
+	v->fe = fe;
+	v->devid = v->spec.devid;
+	snprintf(v->dev, sizeof(v->dev), "%s", dev);
+	pvio_netback_mac_format(v->spec.mac, mac);
+	fk[0].key = "mac";
+	fk[0].value = mac;
+	keys.frontend = fk;
+	keys.nr_frontend = 1;
+	assert_int_equal(pvio_xenbus_device_create(&E->ts, "vif", 0, fe, v->devid, &keys), 0);
+	xs_connect(&v->host, &v->xs, v->ev, 16);
+	pvio_netback_config_from_domain(&cfg, E->be);
+	cfg.fe = fe;
+	cfg.xs = &v->xs;
+	cfg.vif = &v->spec;
+	cfg.port = "dpdk";
+	cfg.port_dev = v->dev;
+	if (tweak)
+		tweak(&cfg);
+	assert_int_equal(pvio_netback_create(&cfg, &v->nb), 0);
+	assert_int_equal(pvio_netback_start(v->nb), 0);
+	return v;
+}
+
+/* The same on a ring port of its own with nq queue pairs. */
+static inline struct vif *vif_new(pvio_domid_t fe, const char *spec, uint32_t nq, tweak_fn tweak)
+{
+	char dev[64];
+	struct rte_ring *rxr[4], *txr[4];
+	struct vif *v;
+
+	ring_port(dev, sizeof(dev), nq, rxr, txr);
+	v = vif_new_on(fe, spec, dev, tweak);
+	memcpy(v->rxr, rxr, sizeof(rxr));
+	memcpy(v->txr, txr, sizeof(txr));
+	return v;
+}
+
+static inline void vif_free(struct vif *v)
+{
+	pvio_netback_destroy(v->nb);
+	pvio_xs_host_close(&v->host);
+	free(v);
+}
+
+static inline struct pvio_netback_stats stats(struct vif *v)
+{
+	struct pvio_netback_stats st;
+
+	pvio_netback_stats(v->nb, &st);
+	return st;
 }
 
 #endif /* NB_TEST_RING_H */
