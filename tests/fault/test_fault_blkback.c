@@ -17,7 +17,8 @@
 
 #include <cmocka.h>
 
-#include "fault_env.h"
+#include "../netback/nb_test_env.h" /* the machine: hostd, idd, toolstack */
+#include "fault_log.h"
 
 #include "common.h" /* blkback's private header: queue threads, limits */
 
@@ -271,7 +272,7 @@ static struct good *good_start(void)
 	struct good *g = calloc(1, sizeof(*g));
 
 	assert_non_null(g);
-	g->d = domain_new("good", 1024);
+	g->d = domain_new_pages("good", 1024);
 	g->b = bdev_new(g->d->domid, 0);
 	assert_int_equal(fe_connect(&g->f, g->d, g->b->spec.devid, true), 0);
 	assert_int_equal(pvio_host_thread_start(&g->t, good_main, g), 0);
@@ -347,7 +348,7 @@ struct evil {
 static void evil_up(struct evil *e, const char *name, uint32_t persistent_cap,
 		    bool persistent)
 {
-	e->d = domain_new(name, 1024);
+	e->d = domain_new_pages(name, 1024);
 	e->b = bdev_new(e->d->domid, persistent_cap);
 	assert_int_equal(fe_connect(&e->f, e->d, e->b->spec.devid, persistent), 0);
 }
@@ -523,7 +524,7 @@ static void hostile_handshake_values_fail_only_that_device(void **s)
 		char path[PVIO_XENBUS_PATH_MAX + 16], msg[256];
 		struct pvio_blkback_stats st;
 
-		e.d = domain_new("liar", 256);
+		e.d = domain_new_pages("liar", 256);
 		e.b = bdev_new(e.d->domid, 0);
 		fe_lie = lies[i];
 		assert_int_not_equal(fe_connect(&e.f, e.d, e.b->spec.devid, false), 0);

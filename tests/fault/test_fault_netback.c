@@ -34,150 +34,30 @@
 #include "common.h" /* netback's private header */
 
 #include "../netback/nb_test_fe.h"
+#include "../netback/nb_test_ring.h"
 #include "fault_log.h"
 
 static int setup_more(struct env *e)
 {
-	char args[160];
-	int rc;
-
-	snprintf(args, sizeof(args), "--no-huge --no-pci -m 512 --no-shconf --no-telemetry "
-		 "--file-prefix=pvio-fault-%d --log-level=error", (int)getpid());
-	rc = pvio_netback_dpdk_init(args);
-	if (rc != 0 && rc != -EALREADY)
-		return rc;
-	e->mp = rte_pktmbuf_pool_create("fault", 4095, 0, 0, 8192 + RTE_PKTMBUF_HEADROOM,
-					SOCKET_ID_ANY);
-	return e->mp ? 0 : -ENOMEM;
+	return nb_ring_eal_init(e, "pvio-fault");
 }
 
 static const uint8_t PEER[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x99 };
 
-/* ---- a vif on a ring port ---------------------------------------------------- */
+/* ---- vifs on ring ports (nb_test_ring.h) ------------------------------------ */
 
-struct vif {
-	struct pvio_xs_host host;
-	struct pvio_xs xs;
-	struct pvio_xs_event ev[16];
-	struct pvio_netback_vif_spec spec;
-	struct pvio_netback *nb;
-	struct rte_ring *rxr, *txr; /* the wire: we enqueue rx, dequeue tx */
-	char dev[RTE_ETH_NAME_MAX_LEN];
-};
+/* One queue: the frontends here ask for no more (no multi-queue key). */
+static void one_queue(struct pvio_netback_config *c)
+{
+	c->max_queues = 1;
+}
 
 static void small_rx_queue(struct pvio_netback_config *c)
 {
+	one_queue(c);
 	c->rx_queue_max_pkts = 32;
 	c->rx_queue_max_bytes = 32 * 1024;
 	c->rx_drain_timeout_ms = 200;
-}
-
-static struct vif *vif_new(pvio_domid_t fe, const char *mac,
-			   void (*tweak)(struct pvio_netback_config *))
-{
-	struct vif *v = calloc(1, sizeof(*v));
-	struct pvio_netback_config cfg = { 0 };
-	char name[32], spec[64], err[128];
-	struct pvio_xenbus_kv fk[1] = { { .key = "mac", .value = mac } };
-	struct pvio_xenbus_device_keys keys = { .frontend = fk, .nr_frontend = 1 };
-	int id = E->seq++, port;
-
-	assert_non_null(v);
-	snprintf(name, sizeof(name), "flt%d_rx", id);
-	v->rxr = rte_ring_create(name, 1024, SOCKET_ID_ANY, 0);
-	snprintf(name, sizeof(name), "flt%d_tx", id);
-	v->txr = rte_ring_create(name, 1024, SOCKET_ID_ANY, 0);
-	assert_non_null(v->rxr);
-	assert_non_null(v->txr);
-	snprintf(name, sizeof(name), "flt%d", id);
-	port = rte_eth_from_rings(name, &v->rxr, 1, &v->txr, 1, SOCKET_ID_ANY);
-	assert_true(port >= 0);
-	assert_int_equal(rte_eth_dev_get_name_by_port((uint16_t)port, v->dev), 0);
-
-	snprintf(spec, sizeof(spec), "mac=%s", mac);
-	assert_int_equal(pvio_netback_vif_spec_parse(spec, &v->spec, err, sizeof(err)), 0);
-	assert_int_equal(pvio_xenbus_device_create(&E->ts, "vif", 0, fe, v->spec.devid,
-						   &keys), 0);
-	xs_connect(&v->host, &v->xs, v->ev, 16);
-	pvio_netback_config_from_domain(&cfg, E->be);
-	cfg.fe = fe;
-	cfg.xs = &v->xs;
-	cfg.vif = &v->spec;
-	cfg.port = "dpdk";
-	cfg.port_dev = v->dev;
-	cfg.max_queues = 1;
-	if (tweak)
-		tweak(&cfg);
-	assert_int_equal(pvio_netback_create(&cfg, &v->nb), 0);
-	assert_int_equal(pvio_netback_start(v->nb), 0);
-	return v;
-}
-
-static void vif_free(struct vif *v)
-{
-	pvio_netback_destroy(v->nb);
-	pvio_xs_host_close(&v->host);
-	free(v);
-}
-
-static struct pvio_netback_stats stats(struct vif *v)
-{
-	struct pvio_netback_stats st;
-
-	pvio_netback_stats(v->nb, &st);
-	return st;
-}
-
-static void inject(struct rte_ring *r, const uint8_t *data, uint32_t len)
-{
-	struct rte_mbuf *m = rte_pktmbuf_alloc((struct rte_mempool *)E->mp);
-
-	assert_non_null(m);
-	memcpy(rte_pktmbuf_append(m, (uint16_t)len), data, len);
-	assert_int_equal(rte_ring_enqueue(r, m), 0);
-}
-
-static struct rte_mbuf *take(struct rte_ring *r, unsigned ms)
-{
-	void *m = NULL;
-	uint64_t end = pvio_now_ns() + (uint64_t)ms * 1000000u;
-
-	while (rte_ring_dequeue(r, &m) != 0) {
-		if (pvio_now_ns() > end)
-			return NULL;
-		msleep(1);
-	}
-	return m;
-}
-
-static uint32_t mbuf_bytes(const struct rte_mbuf *m, uint8_t *buf, size_t size)
-{
-	uint32_t n = 0;
-
-	for (; m; m = m->next) {
-		assert_true(n + m->data_len <= size);
-		memcpy(buf + n, rte_pktmbuf_mtod(m, const void *), m->data_len);
-		n += m->data_len;
-	}
-	return n;
-}
-
-/* Send one frame of len bytes from f to v's wire and check it arrived
- * whole; zero-copy packets are answered once the wire freed the mbuf. */
-static void tx_verified(struct fe *f, struct vif *v, const uint8_t *pkt, uint32_t len)
-{
-	uint8_t got[4096];
-	struct pvio_netif_tx_response rsp;
-	struct rte_mbuf *m;
-
-	(void)fe_tx(f, 0, pkt, len, len, 0, 0);
-	m = take(v->txr, WAIT_MS);
-	assert_non_null(m);
-	assert_int_equal(mbuf_bytes(m, got, sizeof(got)), len);
-	assert_memory_equal(got, pkt, len);
-	rte_pktmbuf_free(m);
-	fe_tx_rsps(f, 0, 1, &rsp);
-	assert_int_equal(rsp.status, PVIO_NETIF_RSP_OKAY);
 }
 
 /* ---- the good guest ---------------------------------------------------------- */
@@ -196,7 +76,7 @@ static struct good *good_up(void)
 
 	assert_non_null(g);
 	g->d = domain_new("good");
-	g->v = vif_new(g->d->domid, "00:16:3e:00:00:01", NULL);
+	g->v = vif_new(g->d->domid, "mac=00:16:3e:00:00:01", 1, one_queue);
 	assert_int_equal(fe_connect(&g->f, g->d, 0, &o), 0);
 	return g;
 }
@@ -209,11 +89,11 @@ static void good_round(struct good *g)
 	unsigned seed = g->rounds++;
 
 	eth_frame(pkt, sizeof(pkt), PEER, g->v->spec.mac, seed);
-	tx_verified(&g->f, g->v, pkt, sizeof(pkt));
+	tx_verified(&g->f, 0, g->v->txr[0], pkt, sizeof(pkt));
 
 	eth_frame(pkt, sizeof(pkt), g->v->spec.mac, PEER, seed + 1000);
 	fe_post_rx(&g->f, 0, 1);
-	inject(g->v->rxr, pkt, sizeof(pkt));
+	inject(g->v->rxr[0], pkt, sizeof(pkt));
 	in = fe_rx_pkt(&g->f, 0, got, sizeof(got));
 	assert_int_equal(in.len, sizeof(pkt));
 	assert_memory_equal(got, pkt, sizeof(pkt));
@@ -242,7 +122,7 @@ static void guest_posting_no_rx_buffers_is_capped_and_dropped(void **s)
 {
 	struct good *g = good_up();
 	struct pvio_domain *d = domain_new("norx");
-	struct vif *v = vif_new(d->domid, "00:16:3e:00:00:02", small_rx_queue);
+	struct vif *v = vif_new(d->domid, "mac=00:16:3e:00:00:02", 1, small_rx_queue);
 	struct fe f;
 	struct fe_opts o = { 0 };
 	struct pvio_netback_stats st;
@@ -257,9 +137,9 @@ static void guest_posting_no_rx_buffers_is_capped_and_dropped(void **s)
 	log_begin();
 	eth_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 3);
 	for (int i = 0; i < total; i++) {
-		while (rte_ring_full(v->rxr))
+		while (rte_ring_full(v->rxr[0]))
 			msleep(1);
-		inject(v->rxr, pkt, sizeof(pkt));
+		inject(v->rxr[0], pkt, sizeof(pkt));
 		st = stats(v);
 		if (st.rx_queued_pkts > peak_pkts)
 			peak_pkts = (uint32_t)st.rx_queued_pkts;
@@ -294,7 +174,7 @@ static void guest_posting_no_rx_buffers_is_capped_and_dropped(void **s)
 
 		fe_post_rx(&f, 0, 1);
 		eth_frame(pkt, 100, v->spec.mac, PEER, 4);
-		inject(v->rxr, pkt, 100);
+		inject(v->rxr[0], pkt, 100);
 		in = fe_rx_pkt(&f, 0, got, sizeof(got));
 		assert_int_equal(in.len, 100);
 		assert_memory_equal(got, pkt, 100);
@@ -309,7 +189,7 @@ static void bad_tx_and_rx_grants_and_shapes_are_refused_and_logged(void **s)
 {
 	struct good *g = good_up();
 	struct pvio_domain *d = domain_new("badtx");
-	struct vif *v = vif_new(d->domid, "00:16:3e:00:00:03", NULL);
+	struct vif *v = vif_new(d->domid, "mac=00:16:3e:00:00:03", 1, one_queue);
 	struct fe f;
 	struct fe_opts o = { 0 };
 	struct pvio_netback_stats st;
@@ -364,7 +244,7 @@ static void bad_tx_and_rx_grants_and_shapes_are_refused_and_logged(void **s)
 		if (pvio_ring_front_push(&f.q[0].rx) == 1)
 			fe_kick(&f, f.q[0].port_rx);
 		eth_frame(pkt, sizeof(pkt), v->spec.mac, PEER, (unsigned)i);
-		inject(v->rxr, pkt, sizeof(pkt));
+		inject(v->rxr[0], pkt, sizeof(pkt));
 		rr = fe_rx_rsp(&f, 0);
 		assert_int_equal(rr.id, i);
 		assert_true(rr.status < 0);
@@ -383,20 +263,20 @@ static void bad_tx_and_rx_grants_and_shapes_are_refused_and_logged(void **s)
 	assert_false(st.broken);
 	assert_true(n >= 1 && n <= 10 * (secs + 1));
 	/* Nothing bad reached the wire. */
-	assert_int_equal(rte_ring_count(v->txr), 0);
+	assert_int_equal(rte_ring_count(v->txr[0]), 0);
 	/* And a good packet from the same guest still goes out. */
 	eth_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 9);
-	tx_verified(&f, v, pkt, sizeof(pkt));
+	tx_verified(&f, 0, v->txr[0], pkt, sizeof(pkt));
 	fe_close(&f);
 	pvio_domain_disconnect(d);
 	vif_free(v);
 	good_down(g);
 }
 
-static void ring_attack(struct good *g, const char *name, const char *mac, bool rx)
+static void ring_attack(struct good *g, const char *name, const char *spec, bool rx)
 {
 	struct pvio_domain *d = domain_new(name);
-	struct vif *v = vif_new(d->domid, mac, NULL);
+	struct vif *v = vif_new(d->domid, spec, 1, one_queue);
 	struct fe f;
 	struct fe_opts o = { 0 };
 	struct pvio_netback_stats st;
@@ -409,7 +289,7 @@ static void ring_attack(struct good *g, const char *name, const char *mac, bool 
 	fe_kick(&f, f.q[0].port_tx);
 	if (rx) { /* the backend looks at the rx ring when it has a packet */
 		eth_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 1);
-		inject(v->rxr, pkt, sizeof(pkt));
+		inject(v->rxr[0], pkt, sizeof(pkt));
 	}
 	assert_int_equal(pvio_netback_wait_state(v->nb, PVIO_XENBUS_CLOSED, WAIT_MS), 0);
 	st = stats(v);
@@ -431,8 +311,8 @@ static void tx_or_rx_indices_out_of_range_disable_only_that_vif(void **s)
 
 	(void)s;
 	log_begin();
-	ring_attack(g, "evtx", "00:16:3e:00:00:04", false);
-	ring_attack(g, "evrx", "00:16:3e:00:00:05", true);
+	ring_attack(g, "evtx", "mac=00:16:3e:00:00:04", false);
+	ring_attack(g, "evrx", "mac=00:16:3e:00:00:05", true);
 	n = log_end("vif disabled", NULL);
 	assert_int_equal(n, 2); /* once per vif */
 	good_down(g);
@@ -456,7 +336,7 @@ static void garbage_handshake_keys_fail_only_that_vif(void **s)
 	log_begin();
 	for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
 		struct pvio_domain *d = domain_new("liar");
-		char mac[18];
+		char spec[32];
 		struct vif *v;
 		struct pvio_xenbus_device x;
 		enum pvio_xenbus_state st;
@@ -465,8 +345,8 @@ static void garbage_handshake_keys_fail_only_that_vif(void **s)
 		pvio_grant_ref_t ref;
 		static const char *const keys[] = { "tx-ring-ref", "rx-ring-ref", "event-channel" };
 
-		snprintf(mac, sizeof(mac), "00:16:3e:00:01:%02x", (unsigned)i);
-		v = vif_new(d->domid, mac, NULL);
+		snprintf(spec, sizeof(spec), "mac=00:16:3e:00:01:%02x", (unsigned)i);
+		v = vif_new(d->domid, spec, 1, one_queue);
 		assert_int_equal(pvio_xenbus_frontend_attach(&x, d->xs, "vif", d->domid, 0), 0);
 		assert_int_equal(pvio_xenbus_wait_otherend(&x, BIT(INIT_WAIT), WAIT_MS, &st), 0);
 		assert_int_equal(pvio_domain_page_alloc(d, 1, &pfn), 0);
@@ -545,7 +425,7 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 {
 	struct good *g = good_up();
 	struct pvio_domain *d = domain_new("racer");
-	struct vif *v = vif_new(d->domid, "00:16:3e:00:00:06", NULL);
+	struct vif *v = vif_new(d->domid, "mac=00:16:3e:00:00:06", 1, one_queue);
 	struct fe f;
 	struct fe_opts o = { 0 };
 	struct flipper fl = { 0 };
@@ -585,7 +465,7 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 		 * answered only once their mbuf is freed. */
 		end = pvio_now_ns() + (uint64_t)WAIT_MS * 1000000u;
 		for (;;) {
-			while ((m = take(v->txr, 0)) != NULL) {
+			while ((m = ring_take(v->txr[0], 0)) != NULL) {
 				uint32_t len = mbuf_bytes(m, got, sizeof(got));
 				bool match = false;
 
@@ -615,7 +495,7 @@ static void tx_slots_rewritten_while_read_send_one_consistent_copy(void **s)
 	{
 		struct rte_mbuf *m;
 
-		while ((m = take(v->txr, 200)) != NULL) {
+		while ((m = ring_take(v->txr[0], 200)) != NULL) {
 			rte_pktmbuf_free(m);
 			wire++;
 		}
@@ -664,10 +544,10 @@ static void maptrack_exhausted_falls_back_to_copy_never_stalls(void **s)
 		(void)fe_tx(&g->f, 0, big, sizeof(big), sizeof(big), 0, 0);
 		fe_tx_rsps(&g->f, 0, 1, &rsp);
 		assert_int_equal(rsp.status, PVIO_NETIF_RSP_ERROR);
-		tx_verified(&g->f, g->v, small, sizeof(small));
+		tx_verified(&g->f, 0, g->v->txr[0], small, sizeof(small));
 		eth_frame(in, len, g->v->spec.mac, PEER, (unsigned)i);
 		fe_post_rx(&g->f, 0, 2);
-		inject(g->v->rxr, in, len);
+		inject(g->v->rxr[0], in, len);
 		ri = fe_rx_pkt(&g->f, 0, got, sizeof(got));
 		assert_int_equal(ri.len, len);
 		assert_memory_equal(got, in, len);
@@ -677,7 +557,7 @@ static void maptrack_exhausted_falls_back_to_copy_never_stalls(void **s)
 	fe_post_rx(&g->f, 0, burst);
 	for (uint32_t i = 0; i < burst; i++) {
 		eth_frame(in, 1000 + i, g->v->spec.mac, PEER, 100 + i);
-		inject(g->v->rxr, in, 1000 + i);
+		inject(g->v->rxr[0], in, 1000 + i);
 	}
 	for (uint32_t i = 0; i < burst; i++) {
 		struct rxinfo ri = fe_rx_pkt(&g->f, 0, got, sizeof(got));
@@ -694,13 +574,13 @@ static void maptrack_exhausted_falls_back_to_copy_never_stalls(void **s)
 	assert_int_equal(stats(g->v).rx_packets, 20 + burst);
 	assert_false(stats(g->v).broken);
 	maptrack_release(&hog);
-	tx_verified(&g->f, g->v, big, sizeof(big));
+	tx_verified(&g->f, 0, g->v->txr[0], big, sizeof(big));
 	{
 		struct rxinfo ri;
 
 		eth_frame(in, 1400, g->v->spec.mac, PEER, 77);
 		fe_post_rx(&g->f, 0, 1);
-		inject(g->v->rxr, in, 1400);
+		inject(g->v->rxr[0], in, 1400);
 		ri = fe_rx_pkt(&g->f, 0, got, sizeof(got));
 		assert_int_equal(ri.len, 1400);
 		assert_memory_equal(got, in, 1400);
@@ -724,7 +604,7 @@ static void tx_grant_revoked_mid_packet_fails_or_completes_cleanly(void **s)
 {
 	struct good *g = good_up();
 	struct pvio_domain *d = domain_new("revoker");
-	struct vif *v = vif_new(d->domid, "00:16:3e:00:00:08", NULL);
+	struct vif *v = vif_new(d->domid, "mac=00:16:3e:00:00:08", 1, one_queue);
 	struct fe f;
 	struct fe_opts o = { 0 };
 	unsigned ok = 0, refused = 0, busy = 0;
@@ -750,7 +630,7 @@ static void tx_grant_revoked_mid_packet_fails_or_completes_cleanly(void **s)
 		else
 			assert_int_equal(rc, 0);
 		for (;;) { /* the frame (if sent) must go before its answer */
-			if (!m && (m = take(v->txr, 0)) != NULL) {
+			if (!m && (m = ring_take(v->txr[0], 0)) != NULL) {
 				assert_int_equal(mbuf_bytes(m, got, sizeof(got)), 1400);
 				assert_memory_equal(got, page, 1400);
 				rte_pktmbuf_free(m);
@@ -790,7 +670,7 @@ static void event_storm_on_a_vif_is_rate_limited(void **s)
 {
 	struct good *g = good_up();
 	struct pvio_domain *d = domain_new("storm");
-	struct vif *v = vif_new(d->domid, "00:16:3e:00:00:07", NULL);
+	struct vif *v = vif_new(d->domid, "mac=00:16:3e:00:00:07", 1, one_queue);
 	struct fe f;
 	struct fe_opts o = { 0 };
 	struct stormer sm;
@@ -835,7 +715,7 @@ static void event_storm_on_a_vif_is_rate_limited(void **s)
 		uint8_t pkt[300];
 
 		eth_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 2);
-		tx_verified(&f, v, pkt, sizeof(pkt));
+		tx_verified(&f, 0, v->txr[0], pkt, sizeof(pkt));
 	}
 	fe_close(&f);
 	pvio_domain_disconnect(d);
@@ -864,15 +744,5 @@ int main(void)
 		cmocka_unit_test_teardown(maptrack_exhausted_falls_back_to_copy_never_stalls, case_teardown),
 		cmocka_unit_test_teardown(event_storm_on_a_vif_is_rate_limited, case_teardown),
 	};
-	int rc = cmocka_run_group_tests(tests, setup, teardown);
-
-	rte_eal_cleanup();
-	{ /* EAL leaves its runtime dir behind */
-		char cmd[96];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf /var/run/dpdk/pvio-fault-%d", (int)getpid());
-		if (system(cmd) != 0)
-			rc = rc ? rc : 1;
-	}
-	return rc;
+	return nb_ring_eal_fini(cmocka_run_group_tests(tests, setup, teardown), "pvio-fault");
 }

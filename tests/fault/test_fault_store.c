@@ -13,7 +13,8 @@
 
 #include <cmocka.h>
 
-#include "fault_env.h"
+#include "../netback/nb_test_env.h" /* the machine: hostd, idd, toolstack */
+#include "fault_log.h"
 
 static struct pvio_domain *good, *evil;
 static unsigned good_rounds;
@@ -21,8 +22,8 @@ static unsigned good_rounds;
 static int setup(void **state)
 {
 	env_up(4096, 256, 0);
-	good = domain_new("good", 64);
-	evil = domain_new("evil", 64);
+	good = domain_new_pages("good", 64);
+	evil = domain_new_pages("evil", 64);
 	good_rounds = 0;
 	*state = E;
 	return 0;
@@ -307,7 +308,7 @@ static void never_ending_transactions_are_bounded(void **s)
 	/* The guest dies with its transactions open: they go with it, and a
 	 * new guest gets a clean store. */
 	pvio_domain_disconnect(evil);
-	evil = domain_new("evil2", 64);
+	evil = domain_new_pages("evil2", 64);
 	good_round();
 	for (int i = 0; i < 5; i++) {
 		pvio_xs_tx_t x;

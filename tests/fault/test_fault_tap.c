@@ -188,11 +188,7 @@ static void good_round(struct good *g)
 
 	/* TAP -> guest */
 	eth_frame(pkt, sizeof(pkt), g->v->spec.mac, PEER, seed + 1000);
-	memset(&to, 0, sizeof(to));
-	to.sll_family = AF_PACKET;
-	to.sll_ifindex = g->v->ifindex;
-	to.sll_halen = 6;
-	memcpy(to.sll_addr, g->v->spec.mac, 6);
+	to = tap_ll_to(g->v->ifindex, g->v->spec.mac);
 	fe_post_rx(&g->f, 0, 1);
 	assert_int_equal(sendto(g->v->sock, pkt, sizeof(pkt), 0, (struct sockaddr *)&to,
 				sizeof(to)), (ssize_t)sizeof(pkt));

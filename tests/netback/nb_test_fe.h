@@ -1,83 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the netback integration tests share: the machine (hostd in
- * threads mode, the driver domain, a toolstack store connection) and a
- * frontend played by hand with the raw ring, grant, event-channel and
- * xenbus APIs. Static functions: each test program includes it once.
+ * What the netback integration tests share: the machine (nb_test_env.h)
+ * set up and torn down as a cmocka group, and a frontend played by hand
+ * with the raw ring, grant, event-channel and xenbus APIs. Static
+ * functions: each test program includes it once, after <cmocka.h>.
  */
 #ifndef NB_TEST_FE_H
 #define NB_TEST_FE_H
 
-#define WAIT_MS 10000
+#include "nb_test_env.h"
+
 #define NDATA 64
-#define BIT(s) PVIO_XENBUS_STATE_BIT(PVIO_XENBUS_##s)
 
 /* ---- the machine ------------------------------------------------------------ */
 
-struct env {
-	char dir[64];
-	struct pvio_hostd *hostd;
-	struct pvio_domain *be;
-	struct pvio_xs_host ts_host;
-	struct pvio_xs ts;
-	struct pvio_xs_event ts_ev[8];
-	void *mp;  /* the backend test's own mbufs (the "wire") */
-	int seq;
-};
-
-static void msleep(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static struct env *E;
-
-static void xs_connect(struct pvio_xs_host *h, struct pvio_xs *xs,
-		       struct pvio_xs_event *ev, uint32_t nev)
-{
-	assert_int_equal(pvio_xs_host_open(h, xs, E->dir, ev, nev, WAIT_MS), 0);
-}
-
+/* The test's own part of the machine (its ports, its namespace). */
 static int setup_more(struct env *e);
 
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	struct pvio_hostd_config hc = { 0 };
-	struct pvio_domain_config dc = { .name = "idd", .nr_pages = 32768,
-					 .driver_domain = true };
-	int rc;
-
-	E = e;
-	strcpy(e->dir, "/tmp/pvio-nb-hostd-XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	hc.run_dir = e->dir;
-	hc.nr_frames = 65536;
-	assert_int_equal(pvio_hostd_create(&hc, &e->hostd), 0);
-	assert_int_equal(pvio_hostd_start(e->hostd), 0);
-	assert_int_equal(pvio_domain_connect(e->dir, &dc, &e->be), 0);
-	assert_int_equal(e->be->domid, 0);
-	xs_connect(&e->ts_host, &e->ts, e->ts_ev, 8);
-	rc = setup_more(e);
-	assert_int_equal(rc, 0);
-	*state = e;
+	env_up(65536, 32768, 0);
+	assert_int_equal(setup_more(E), 0);
+	*state = E;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-	char path[128];
-
-	pvio_xs_host_close(&e->ts_host);
-	pvio_domain_disconnect(e->be);
-	pvio_hostd_destroy(e->hostd);
-	snprintf(path, sizeof(path), "%s/hostd.lock", e->dir);
-	unlink(path);
-	rmdir(e->dir);
-	free(e);
+	(void)state;
+	env_down();
 	return 0;
 }
 
@@ -119,14 +70,10 @@ struct fe {
 	uint32_t next_rx;
 };
 
+/* A guest: room for its rings and NDATA tx and rx pages, many times over. */
 static struct pvio_domain *domain_new(const char *name)
 {
-	struct pvio_domain_config dc = { .name = name, .nr_pages = 2048 };
-	struct pvio_domain *d;
-
-	assert_int_equal(pvio_domain_connect(E->dir, &dc, &d), 0);
-	assert_true(d->domid != 0);
-	return d;
+	return domain_new_pages(name, 2048);
 }
 
 static void fe_write(struct fe *f, const char *key, uint64_t v)

@@ -53,6 +53,18 @@ void tap_ns_remove(const char *ns)
 	(void)tap_sh("ip netns del %s", ns);
 }
 
+struct sockaddr_ll tap_ll_to(int ifindex, const uint8_t *mac)
+{
+	struct sockaddr_ll to;
+
+	memset(&to, 0, sizeof(to));
+	to.sll_family = AF_PACKET;
+	to.sll_ifindex = ifindex;
+	to.sll_halen = 6;
+	memcpy(to.sll_addr, mac, 6);
+	return to;
+}
+
 int tap_ns_packet_socket(const char *ns, const char *ifname, int sock_flags,
 			 int *ifindex)
 {

@@ -9,6 +9,7 @@
 #ifndef PVIO_TEST_TAP_HELPER_H
 #define PVIO_TEST_TAP_HELPER_H
 
+#include <linux/if_packet.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,9 @@ void tap_ns_remove(const char *ns);
  */
 int tap_ns_packet_socket(const char *ns, const char *ifname, int sock_flags,
 			 int *ifindex);
+
+/* Where a packet socket sends a frame for mac out of device ifindex. */
+struct sockaddr_ll tap_ll_to(int ifindex, const uint8_t *mac);
 
 /* What tap_vif_new() makes a vif from. */
 struct tap_vif_cfg {

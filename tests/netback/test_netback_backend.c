@@ -32,174 +32,11 @@
 #include "common.h"
 
 #include "nb_test_fe.h"
+#include "nb_test_ring.h"
 
 static int setup_more(struct env *e)
 {
-	char args[160];
-	int rc;
-
-	snprintf(args, sizeof(args), "--no-huge --no-pci -m 512 --no-shconf --no-telemetry "
-		 "--file-prefix=pvio-nbt-%d --log-level=error", (int)getpid());
-	rc = pvio_netback_dpdk_init(args);
-
-	if (rc != 0 && rc != -EALREADY)
-		return rc;
-	e->mp = rte_pktmbuf_pool_create("nbtest", 4095, 0, 0, 8192 + RTE_PKTMBUF_HEADROOM,
-					SOCKET_ID_ANY);
-	return e->mp ? 0 : -ENOMEM;
-}
-
-/* ---- a backend vif on a ring port -------------------------------------------------- */
-
-struct vif {
-	struct pvio_xs_host host;
-	struct pvio_xs xs;
-	struct pvio_xs_event ev[16];
-	struct pvio_netback_vif_spec spec;
-	struct pvio_netback *nb;
-	pvio_domid_t fe;
-	uint32_t devid;
-	struct rte_ring *rxr[4], *txr[4];
-	char dev[64];
-};
-
-typedef void (*tweak_fn)(struct pvio_netback_config *);
-
-/* A ring ethdev of n queue pairs; its name in v->dev. */
-static void ring_port(char *dev, size_t size, uint32_t n, struct rte_ring **rxr,
-		      struct rte_ring **txr)
-{
-	char name[32];
-	int id = E->seq++;
-
-	snprintf(dev, size, "nbr%d", id);
-	for (uint32_t i = 0; i < n; i++) {
-		snprintf(name, sizeof(name), "nbr%d_rx%u", id, i);
-		rxr[i] = rte_ring_create(name, 1024, SOCKET_ID_ANY, 0);
-		snprintf(name, sizeof(name), "nbr%d_tx%u", id, i);
-		txr[i] = rte_ring_create(name, 1024, SOCKET_ID_ANY, 0);
-		assert_non_null(rxr[i]);
-		assert_non_null(txr[i]);
-	}
-	{
-		int port = rte_eth_from_rings(dev, rxr, (unsigned)n, txr, (unsigned)n,
-					      SOCKET_ID_ANY);
-		char real[RTE_ETH_NAME_MAX_LEN];
-
-		assert_true(port >= 0);
-		/* the ethdev's name ("net_ring_<name>") is what netback opens */
-		assert_int_equal(rte_eth_dev_get_name_by_port((uint16_t)port, real), 0);
-		snprintf(dev, size, "%s", real);
-	}
-}
-
-static struct vif *vif_new_on(pvio_domid_t fe, const char *spec, const char *dev,
-			      tweak_fn tweak)
-{
-	struct vif *v = calloc(1, sizeof(*v));
-	struct pvio_netback_config cfg = { 0 };
-	char err[128], mac[18];
-	struct pvio_xenbus_kv fk[1];
-	struct pvio_xenbus_device_keys keys = { 0 };
-
-	assert_int_equal(pvio_netback_vif_spec_parse(spec, &v->spec, err, sizeof(err)), 0);
-	v->fe = fe;
-	v->devid = v->spec.devid;
-	snprintf(v->dev, sizeof(v->dev), "%s", dev);
-	pvio_netback_mac_format(v->spec.mac, mac);
-	fk[0].key = "mac";
-	fk[0].value = mac;
-	keys.frontend = fk;
-	keys.nr_frontend = 1;
-	assert_int_equal(pvio_xenbus_device_create(&E->ts, "vif", 0, fe, v->devid, &keys), 0);
-	xs_connect(&v->host, &v->xs, v->ev, 16);
-	pvio_netback_config_from_domain(&cfg, E->be);
-	cfg.fe = fe;
-	cfg.xs = &v->xs;
-	cfg.vif = &v->spec;
-	cfg.port = "dpdk";
-	cfg.port_dev = v->dev;
-	if (tweak)
-		tweak(&cfg);
-	assert_int_equal(pvio_netback_create(&cfg, &v->nb), 0);
-	assert_int_equal(pvio_netback_start(v->nb), 0);
-	return v;
-}
-
-static struct vif *vif_new(pvio_domid_t fe, const char *spec, uint32_t nq, tweak_fn tweak)
-{
-	char dev[64];
-	struct rte_ring *rxr[4], *txr[4];
-	struct vif *v;
-
-	ring_port(dev, sizeof(dev), nq, rxr, txr);
-	v = vif_new_on(fe, spec, dev, tweak);
-	memcpy(v->rxr, rxr, sizeof(rxr));
-	memcpy(v->txr, txr, sizeof(txr));
-	return v;
-}
-
-static void vif_free(struct vif *v)
-{
-	pvio_netback_destroy(v->nb);
-	pvio_xs_host_close(&v->host);
-	free(v);
-}
-
-static struct pvio_netback_stats stats(struct vif *v)
-{
-	struct pvio_netback_stats st;
-
-	pvio_netback_stats(v->nb, &st);
-	return st;
-}
-
-/* Take one mbuf from a ring, waiting. NULL on timeout. */
-static struct rte_mbuf *ring_take(struct rte_ring *r, unsigned ms)
-{
-	void *m = NULL;
-	uint64_t end = pvio_now_ns() + (uint64_t)ms * 1000000u;
-
-	while (rte_ring_dequeue(r, &m) != 0) {
-		if (pvio_now_ns() > end)
-			return NULL;
-		msleep(1);
-	}
-	return m;
-}
-
-static uint32_t mbuf_bytes(const struct rte_mbuf *m, uint8_t *buf, size_t size)
-{
-	uint32_t n = 0;
-
-	for (; m; m = m->next) {
-		assert_true(n + m->data_len <= size);
-		memcpy(buf + n, rte_pktmbuf_mtod(m, const void *), m->data_len);
-		n += m->data_len;
-	}
-	return n;
-}
-
-/* Enqueue a frame where the ethdev receives it, with TSO flags if mss. */
-static void inject_tso(struct rte_ring *r, const uint8_t *data, uint32_t len, uint16_t mss)
-{
-	struct rte_mbuf *m = rte_pktmbuf_alloc((struct rte_mempool *)E->mp);
-
-	assert_non_null(m);
-	memcpy(rte_pktmbuf_append(m, (uint16_t)len), data, len);
-	if (mss) {
-		m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4;
-		m->tso_segsz = mss;
-		m->l2_len = 14;
-		m->l3_len = 20;
-		m->l4_len = 20;
-	}
-	assert_int_equal(rte_ring_enqueue(r, m), 0);
-}
-
-static void inject(struct rte_ring *r, const uint8_t *data, uint32_t len)
-{
-	inject_tso(r, data, len, 0);
+	return nb_ring_eal_init(e, "pvio-nbt");
 }
 
 static const uint8_t PEER[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x99 };
@@ -506,24 +343,16 @@ static void multi_queue_uses_every_queue(void **state)
 	struct fe f;
 	struct fe_opts o = { .nq = 2 };
 	uint8_t pkt[1000], got[4096];
-	struct pvio_netif_tx_response rsp;
 
 	(void)state;
 	assert_int_equal(fe_connect(&f, d, 0, &o), 0);
 	assert_int_equal(stats(v).nr_queues, 2);
 	for (uint32_t qi = 0; qi < 2; qi++) {
-		struct rte_mbuf *m;
 		struct rxinfo in;
 
 		eth_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 10 + qi);
-		(void)fe_tx(&f, qi, pkt, sizeof(pkt), 4096, 0, 0);
-		m = ring_take(v->txr[qi], WAIT_MS); /* queue i is ethdev queue i */
-		assert_non_null(m);
-		assert_int_equal(mbuf_bytes(m, got, sizeof(got)), sizeof(pkt));
-		assert_memory_equal(got, pkt, sizeof(pkt));
-		rte_pktmbuf_free(m);
-		fe_tx_rsps(&f, qi, 1, &rsp);
-		assert_int_equal(rsp.status, PVIO_NETIF_RSP_OKAY);
+		/* queue i is ethdev queue i */
+		tx_verified(&f, qi, v->txr[qi], pkt, sizeof(pkt));
 
 		eth_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 20 + qi);
 		fe_post_rx(&f, qi, 1);
@@ -544,8 +373,6 @@ static void split_event_channels_carry_tx_and_rx(void **state)
 	struct fe f;
 	struct fe_opts o = { .split = true };
 	uint8_t pkt[300], got[4096];
-	struct pvio_netif_tx_response rsp;
-	struct rte_mbuf *m;
 	struct rxinfo in;
 
 	(void)state;
@@ -553,11 +380,7 @@ static void split_event_channels_carry_tx_and_rx(void **state)
 	assert_true(stats(v).split_evtchn);
 	assert_int_not_equal(f.q[0].port_tx, f.q[0].port_rx);
 	eth_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 30);
-	(void)fe_tx(&f, 0, pkt, sizeof(pkt), 4096, 0, 0);
-	m = ring_take(v->txr[0], WAIT_MS);
-	assert_non_null(m);
-	rte_pktmbuf_free(m);
-	fe_tx_rsps(&f, 0, 1, &rsp);
+	tx_verified(&f, 0, v->txr[0], pkt, sizeof(pkt));
 	/* rx: post buffers after the packet is queued, kick on the rx port */
 	eth_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 31);
 	inject(v->rxr[0], pkt, sizeof(pkt));
@@ -582,7 +405,6 @@ static void malformed_tx_requests_get_error_responses_and_counters(void **state)
 	struct pvio_netif_extra_info e;
 	struct pvio_netback_stats st;
 	uint8_t pkt[100];
-	struct rte_mbuf *m;
 
 	(void)state;
 	assert_int_equal(fe_connect(&f, d, 0, &o), 0);
@@ -650,12 +472,7 @@ static void malformed_tx_requests_get_error_responses_and_counters(void **state)
 	assert_false(st.broken);
 	/* and the vif still works (a zero-copy answer waits for the mbuf) */
 	eth_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 50);
-	(void)fe_tx(&f, 0, pkt, sizeof(pkt), 4096, 0, 0);
-	m = ring_take(v->txr[0], WAIT_MS);
-	assert_non_null(m);
-	rte_pktmbuf_free(m);
-	fe_tx_rsps(&f, 0, 1, rsp);
-	assert_int_equal(rsp[0].status, PVIO_NETIF_RSP_OKAY);
+	tx_verified(&f, 0, v->txr[0], pkt, sizeof(pkt));
 	fe_close(&f);
 	pvio_domain_disconnect(d);
 	vif_free(v);
@@ -669,10 +486,8 @@ static void tx_past_the_fatal_limit_disables_only_that_vif(void **state)
 	struct fe f1, f2;
 	struct fe_opts o = { 0 };
 	struct pvio_netif_tx_request r[24];
-	struct pvio_netif_tx_response rsp;
 	uint8_t pkt[800];
 	char err[128];
-	struct rte_mbuf *m;
 
 	(void)state;
 	assert_int_equal(fe_connect(&f1, d1, 0, &o), 0);
@@ -689,12 +504,7 @@ static void tx_past_the_fatal_limit_disables_only_that_vif(void **state)
 	assert_non_null(strstr(err, "slots"));
 	/* the other vif keeps working */
 	eth_frame(pkt, sizeof(pkt), PEER, v2->spec.mac, 60);
-	(void)fe_tx(&f2, 0, pkt, sizeof(pkt), 4096, 0, 0);
-	m = ring_take(v2->txr[0], WAIT_MS);
-	assert_non_null(m);
-	rte_pktmbuf_free(m);
-	fe_tx_rsps(&f2, 0, 1, &rsp);
-	assert_int_equal(rsp.status, PVIO_NETIF_RSP_OKAY);
+	tx_verified(&f2, 0, v2->txr[0], pkt, sizeof(pkt));
 	assert_false(stats(v2).broken);
 	fe_close(&f1);
 	fe_close(&f2);
@@ -896,19 +706,12 @@ static void reconnect_after_close_serves_again(void **state)
 	struct fe f;
 	struct fe_opts o = { 0 };
 	uint8_t pkt[400];
-	struct pvio_netif_tx_response rsp;
-	struct rte_mbuf *m;
 
 	(void)state;
 	for (int round = 0; round < 2; round++) {
 		assert_int_equal(fe_connect(&f, d, 0, &o), 0);
 		eth_frame(pkt, sizeof(pkt), PEER, v->spec.mac, 100 + (unsigned)round);
-		(void)fe_tx(&f, 0, pkt, sizeof(pkt), 4096, 0, 0);
-		m = ring_take(v->txr[0], WAIT_MS);
-		assert_non_null(m);
-		rte_pktmbuf_free(m);
-		fe_tx_rsps(&f, 0, 1, &rsp);
-		assert_int_equal(rsp.status, PVIO_NETIF_RSP_OKAY);
+		tx_verified(&f, 0, v->txr[0], pkt, sizeof(pkt));
 		fe_close(&f);
 		assert_int_equal(pvio_netback_wait_state(v->nb, PVIO_XENBUS_CLOSED, WAIT_MS), 0);
 	}
@@ -939,15 +742,5 @@ int main(void)
 		cmocka_unit_test(reconnect_after_close_serves_again),
 	};
 
-	int rc = cmocka_run_group_tests(tests, setup, teardown);
-
-	rte_eal_cleanup();
-	{ /* EAL leaves its runtime dir behind */
-		char cmd[96];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf /var/run/dpdk/pvio-nbt-%d", (int)getpid());
-		if (system(cmd) != 0)
-			rc = rc ? rc : 1;
-	}
-	return rc;
+	return nb_ring_eal_fini(cmocka_run_group_tests(tests, setup, teardown), "pvio-nbt");
 }

@@ -69,19 +69,6 @@ static struct pvio_netback_stats stats_tap(struct tap_vif *v)
 	return st;
 }
 
-/* Where a packet socket sends a frame for mac out of ifindex. */
-static struct sockaddr_ll ll_to(int ifindex, const uint8_t *mac)
-{
-	struct sockaddr_ll to;
-
-	memset(&to, 0, sizeof(to));
-	to.sll_family = AF_PACKET;
-	to.sll_ifindex = ifindex;
-	to.sll_halen = 6;
-	memcpy(to.sll_addr, mac, 6);
-	return to;
-}
-
 static const uint8_t PEER[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x77 };
 
 static void tap_frames_cross_between_guest_and_namespace(void **state)
@@ -124,7 +111,7 @@ static void tap_frames_cross_between_guest_and_namespace(void **state)
 
 	/* namespace -> guest */
 	{
-		struct sockaddr_ll to = ll_to(ifindex, v->spec.mac);
+		struct sockaddr_ll to = tap_ll_to(ifindex, v->spec.mac);
 		struct rxinfo in;
 
 		eth_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 2);
@@ -182,7 +169,7 @@ static void send_vnet(int s, int ifindex, const uint8_t *mac, const struct virti
 		      const uint8_t *pkt, size_t len)
 {
 	static uint8_t buf[sizeof(struct virtio_net_hdr) + 65536];
-	struct sockaddr_ll to = ll_to(ifindex, mac);
+	struct sockaddr_ll to = tap_ll_to(ifindex, mac);
 
 	memcpy(buf, h, sizeof(*h));
 	memcpy(buf + sizeof(*h), pkt, len);
@@ -589,7 +576,7 @@ static void multi_queue_vif_gets_a_multi_queue_tap(void **state)
 	{
 		unsigned want = 8, seen = 0;
 		uint64_t end = pvio_now_ns() + (uint64_t)WAIT_MS * 1000000u;
-		struct sockaddr_ll to = ll_to(ifindex, v->spec.mac);
+		struct sockaddr_ll to = tap_ll_to(ifindex, v->spec.mac);
 
 		for (unsigned i = 0; i < want; i++) {
 			eth_frame(pkt, sizeof(pkt), v->spec.mac, PEER, 20 + i);

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The machine of the malicious-peer tests: hostd in threads mode, the
- * driver domain, a toolstack store connection. Static functions: each
- * test program includes it once, after <cmocka.h>.
+ * The machine of the netback integration tests and of the malicious-peer
+ * tests (tests/fault: blkback, store, netback, tap): hostd in threads
+ * mode, the driver domain (domid 0), a toolstack store connection, and
+ * guest domains on it. Static functions: each test program includes it
+ * once, after <cmocka.h>.
  */
-#ifndef FAULT_ENV_H
-#define FAULT_ENV_H
+#ifndef NB_TEST_ENV_H
+#define NB_TEST_ENV_H
 
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +19,6 @@
 #include <pvio/domain.h>
 #include <pvio/host.h>
 #include <pvio/xenbus.h>
-
-#include "fault_log.h"
 
 #define WAIT_MS 10000
 #define BIT(s) PVIO_XENBUS_STATE_BIT(PVIO_XENBUS_##s)
@@ -32,6 +30,8 @@ struct env {
 	struct pvio_xs_host ts_host;     /* toolstack: privileged store */
 	struct pvio_xs ts;
 	struct pvio_xs_event ts_ev[8];
+	void *mp;  /* the DPDK ring-port tests' own mbufs (the "wire") */
+	int seq;   /* names of the ring ports made so far */
 };
 
 static struct env *E;
@@ -44,13 +44,13 @@ static inline void msleep(unsigned ms)
 }
 
 static inline void xs_connect(struct pvio_xs_host *h, struct pvio_xs *xs,
-		       struct pvio_xs_event *ev, uint32_t nev)
+			      struct pvio_xs_event *ev, uint32_t nev)
 {
 	assert_int_equal(pvio_xs_host_open(h, xs, E->dir, ev, nev, WAIT_MS), 0);
 }
 
-/* hostd with nr_frames of machine memory; the driver domain with
- * be_pages and map_handles (0: default) grant mappings. */
+/* hostd with nr_frames of machine memory in a fresh run dir; the driver
+ * domain with be_pages and map_handles (0: default) grant mappings; E. */
 static inline void env_up(uint32_t nr_frames, uint32_t be_pages, uint32_t map_handles)
 {
 	struct env *e = calloc(1, sizeof(*e));
@@ -61,7 +61,7 @@ static inline void env_up(uint32_t nr_frames, uint32_t be_pages, uint32_t map_ha
 
 	assert_non_null(e);
 	E = e;
-	strcpy(e->dir, "/tmp/pvio-fault-XXXXXX");
+	strcpy(e->dir, "/tmp/pvio-test-hostd-XXXXXX");
 	assert_non_null(mkdtemp(e->dir));
 	hc.run_dir = e->dir;
 	hc.nr_frames = nr_frames;
@@ -87,7 +87,8 @@ static inline void env_down(void)
 	E = NULL;
 }
 
-static inline struct pvio_domain *domain_new(const char *name, uint32_t pages)
+/* A guest domain of pages pages (never domid 0). */
+static inline struct pvio_domain *domain_new_pages(const char *name, uint32_t pages)
 {
 	struct pvio_domain_config dc = { .name = name, .nr_pages = pages };
 	struct pvio_domain *d;
@@ -97,4 +98,4 @@ static inline struct pvio_domain *domain_new(const char *name, uint32_t pages)
 	return d;
 }
 
-#endif /* FAULT_ENV_H */
+#endif /* NB_TEST_ENV_H */
