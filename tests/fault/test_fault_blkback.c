@@ -1176,10 +1176,21 @@ static void event_storm_costs_the_backend_bounded_cpu(void **s)
 	struct stormer sm;
 	struct pvio_blkback_stats st0, st1;
 	struct pvio_blkif_request r;
-	uint64_t cpu0, cpu1, wall, rounds0, rounds1;
+	uint64_t cpu0, cpu1, wall, rounds0, rounds1, quiet0, quiet_ns;
+	struct timespec t0, t1;
 	unsigned n, secs;
 
 	(void)s;
+	/* The good guest's pace with nobody storming, for the report: the
+	 * issue asks that it keep its speed, and a test cannot time that on a
+	 * loaded machine, so it is printed, not asserted. */
+	quiet0 = atomic_load(&g->rounds);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	msleep(1000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	quiet0 = atomic_load(&g->rounds) - quiet0;
+	quiet_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+		   (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
 	evil_up(&e, "stormer", 0, false);
 	r = rw(&e.f, PVIO_BLKIF_OP_READ, 0, 0, 1);
 	assert_int_equal(fe_do(&e.f, &r), PVIO_BLKIF_RSP_OKAY);
@@ -1212,6 +1223,11 @@ static void event_storm_costs_the_backend_bounded_cpu(void **s)
 		      (unsigned long long)(st1.events - st0.events),
 		      (unsigned long long)(st1.storm_delays - st0.storm_delays),
 		      (unsigned long long)(rounds1 - rounds0), n);
+	print_message("good guest: %.0f verified rounds/s before the storm, %.0f during it "
+		      "(%.2fx)\n", (double)quiet0 * 1e9 / (double)quiet_ns,
+		      (double)(rounds1 - rounds0) * 1e9 / (double)wall,
+		      ((double)(rounds1 - rounds0) / (double)wall) /
+			      ((double)quiet0 / (double)quiet_ns));
 	assert_true(atomic_load(&sm.sent) >= 1000000);
 	assert_true(st1.storm_delays > st0.storm_delays);
 	/* Past a burst of 64, each empty event costs a pause that doubles
