@@ -41,6 +41,9 @@
 /* Poll budget of a queue thread before it sleeps (ADAPTIVE): longer than
  * the frontend's wake-up, as BF_DEFAULT_SPIN_NS and for the same reason. */
 #define BB_SPIN_NS 200000u
+/* Requests handed to the engine per call while draining the ring (why:
+ * consume() in blkback.c). */
+#define BB_SUBMIT_CHUNK 4u
 
 /*
  * An adaptive poll budget. A poll that finds work restores the full
@@ -156,7 +159,7 @@ enum bb_ctr {
 	C_ERR_READONLY, C_ERR_UNSUPPORTED, C_ERR_IO, C_ERR_NOSPC,
 	C_ERR_PROTOCOL,
 	C_GNT_MAPS, C_GNT_UNMAPS, C_PERS_HITS, C_PERS_MISSES, C_PERS_EVICT,
-	C_KICKS, C_WAKEUPS, C_EVENTS, C_STORM_DELAYS,
+	C_KICKS, C_WAKEUPS, C_EVENTS, C_STORM_DELAYS, C_ENG_SUBMITS,
 	C_NR
 };
 

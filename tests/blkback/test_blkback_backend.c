@@ -802,6 +802,56 @@ static void close_and_reconnect_serves_again(void **s)
 	pvio_domain_disconnect(d);
 }
 
+/*
+ * A frontend that posts a whole ring at once: the backend hands the
+ * engine its I/O a few requests at a time as it takes them, so a disk
+ * starts on the first while the rest are prepared (blkback.c consume()),
+ * and still answers every request.
+ */
+static void a_full_ring_reaches_the_engine_a_few_requests_at_a_time(void **s)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b = bdev_new(d->domid, spec_rw(0, "xvda"), NULL);
+	struct fe_opts o = { .order = 0 };
+	struct pvio_blkback_stats st;
+	struct fdev f;
+	uint32_t n;
+	bool seen[64] = { false };
+	uint64_t first_id;
+
+	(void)s;
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+	n = f.q[0].ring.nr_slots;
+	assert_true(n >= 4 * 4 && n <= 64 && n <= NDATA);
+	for (uint32_t i = 0; i < n; i++) {
+		struct pvio_blkif_request r = rw_req(&f, PVIO_BLKIF_OP_READ,
+						     (uint64_t)i * 8, i, 1);
+
+		if (i == 0)
+			first_id = r.id;
+		assert_int_equal(pvio_ring_front_put_req(&f.q[0].ring, &r, sizeof(r)), 0);
+	}
+	/* One push: the backend sees all n requests at once. */
+	if (pvio_ring_front_push(&f.q[0].ring) == 1)
+		assert_int_equal(pvio_evtchn_notify(d->evtchn, f.q[0].port), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		struct pvio_blkif_response rsp = fe_recv(&f, 0);
+
+		assert_int_equal(rsp.status, PVIO_BLKIF_RSP_OKAY);
+		assert_true(rsp.id >= first_id && rsp.id < first_id + n);
+		assert_false(seen[rsp.id - first_id]);
+		seen[rsp.id - first_id] = true;
+	}
+	pvio_blkback_stats(b->bb, &st);
+	assert_int_equal(st.req_read, n);
+	/* At most 4 requests per engine call (one call for all n before). */
+	assert_true(st.engine_submits >= n / 4);
+	fe_close(&f);
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
 static const char *engine_name;
 static void tweak_engine(struct pvio_blkback_config *c)
 {
@@ -889,6 +939,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(handshake_publishes_every_backend_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(every_operation_round_trips, setup, teardown),
 		cmocka_unit_test_setup_teardown(persistent_grants_are_mapped_once_and_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_full_ring_reaches_the_engine_a_few_requests_at_a_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(persistent_cache_beyond_its_cap_still_serves, setup, teardown),
 		cmocka_unit_test_setup_teardown(multi_queue_multi_page_rings_serve_each_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(readonly_disk_refuses_writes_and_says_so, setup, teardown),
