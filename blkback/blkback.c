@@ -9,7 +9,7 @@
  *   --> completion --> unmap / cache put --> response --> push + kick
  *
  * The loop drains the ring (every request it can take), handing the
- * engine every BB_SUBMIT_CHUNK requests as it goes (see consume()), reaps
+ * engine its batch (in chunks where the engine asks), reaps
  * what finished, pushes all responses with one push (one kick at most),
  * and only when there is nothing to do re-arms req_event (final check)
  * and waits for an event.
@@ -532,20 +532,11 @@ static int reap(struct bb_queue *q, bool wait)
 }
 
 /*
- * Take every request the ring holds (while pending slots last), handing
- * them to the engine BB_SUBMIT_CHUNK at a time as they come: a disk starts
- * on the first ones while the rest are still being checked and mapped.
- * One engine call for the whole ring was slower on a real disk: io_uring
- * plugs the block queue for the length of one io_uring_enter(), so the
- * first of 32 O_DIRECT reads reached the device only once all 32 were
- * built (~60 us on the reference VM, ~2 us each), and that device (a
- * virtio disk) answers a whole batch together, so the disk sat empty for
- * that time on every round trip (4k randread QD32 on the root file
- * system: turnaround from the last completion to the next issue 93 us in
- * pvio against ~15-50 us for fio, which submits one I/O per call; 35 us
- * with chunks of 4; blkback/README.md "Keeping the disk busy"). Chunks of
- * 1 and 2 did no better and cost a syscall per request or two; a memory
- * file system and the null engine do the same work either way.
+ * Take every request the ring holds (while pending slots last). Where the
+ * engine asks for chunks (a device behind io_uring or libaio), hand them
+ * over that many at a time as they come, so the device starts on the
+ * first ones while the rest are being checked and mapped (why:
+ * engine_uring.c); else in one call after the loop.
  * Returns the count or -EPROTO.
  */
 static int consume(struct bb_queue *q)
@@ -562,7 +553,7 @@ static int consume(struct bb_queue *q)
 			break;
 		handle_request(q, &raw);
 		n++;
-		if (q->nr_batch >= BB_SUBMIT_CHUNK)
+		if (q->submit_chunk && q->nr_batch >= q->submit_chunk)
 			submit_batch(q);
 	}
 	return n;
@@ -944,6 +935,7 @@ int bb_queue_connect(struct pvio_blkback *bb, struct bb_queue *q)
 	if (rc)
 		goto fail_mem;
 	q->eng = bb->eng;
+	q->submit_chunk = q->eng->submit_chunk ? q->eng->submit_chunk(q->eng_ctx) : 0;
 
 	/* The event channel, last: once bound the frontend may kick. */
 	rc = pvio_evtchn_bind_interdomain(bb->cfg.evtchn, bb->cfg.fe, q->remote_port,

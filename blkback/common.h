@@ -41,9 +41,6 @@
 /* Poll budget of a queue thread before it sleeps (ADAPTIVE): longer than
  * the frontend's wake-up, as BF_DEFAULT_SPIN_NS and for the same reason. */
 #define BB_SPIN_NS 200000u
-/* Requests handed to the engine per call while draining the ring (why:
- * consume() in blkback.c). */
-#define BB_SUBMIT_CHUNK 4u
 
 /*
  * An adaptive poll budget. A poll that finds work restores the full
@@ -222,6 +219,7 @@ struct bb_queue {
 	struct pvio_ring_back ring;
 	const struct blkback_engine_ops *eng;
 	void *eng_ctx;
+	uint32_t submit_chunk;    /* the engine's submit_chunk, 0: no limit */
 
 	struct pvio_gnt_cache cache;
 	struct pvio_gnt_cache_entry *cache_e;

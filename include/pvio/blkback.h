@@ -220,9 +220,9 @@ struct pvio_blkback_stats {
 					    masked pause (event storm) */
 	/* engine */
 	uint64_t engine_submits;         /* engine submit calls that started
-					    I/O: one per 4 requests or fewer
-					    (a disk starts on the first ones
-					    while the rest are prepared) */
+					    I/O (io_uring and libaio on a
+					    device: one per 4 requests or
+					    fewer; see submit_chunk) */
 	uint32_t nr_queues;              /* connected queues now */
 	uint32_t state;                  /* enum pvio_xenbus_state, own */
 	bool broken;                     /* a protocol violation closed it */
