@@ -8,10 +8,11 @@
  *   straight into the granted pages (zero copy) --> engine batch
  *   --> completion --> unmap / cache put --> response --> push + kick
  *
- * The loop drains the ring (every request it can take), submits the whole
- * batch with one engine call, reaps what finished, pushes all responses
- * with one push (one kick at most), and only when there is nothing to do
- * re-arms req_event (final check) and waits for an event.
+ * The loop drains the ring (every request it can take), handing the
+ * engine its batch (in chunks where the engine asks), reaps
+ * what finished, pushes all responses with one push (one kick at most),
+ * and only when there is nothing to do re-arms req_event (final check)
+ * and waits for an event.
  *
  * A request the frontend got wrong is answered at once with ERROR (or
  * EOPNOTSUPP) and counted. A ring protocol violation (-EPROTO from the
@@ -504,6 +505,7 @@ static void submit_batch(struct bb_queue *q)
 
 		if (k <= 0)
 			break;
+		bb_count(&q->cnt, C_ENG_SUBMITS, 1);
 		q->inflight += (uint32_t)k;
 		off += (uint32_t)k;
 	}
@@ -529,8 +531,14 @@ static int reap(struct bb_queue *q, bool wait)
 	return n;
 }
 
-/* Take every request the ring holds (while pending slots last).
- * Returns the count or -EPROTO. */
+/*
+ * Take every request the ring holds (while pending slots last). Where the
+ * engine asks for chunks (a device behind io_uring or libaio), hand them
+ * over that many at a time as they come, so the device starts on the
+ * first ones while the rest are being checked and mapped (why:
+ * engine_uring.c); else in one call after the loop.
+ * Returns the count or -EPROTO.
+ */
 static int consume(struct bb_queue *q)
 {
 	int n = 0;
@@ -545,6 +553,8 @@ static int consume(struct bb_queue *q)
 			break;
 		handle_request(q, &raw);
 		n++;
+		if (q->submit_chunk && q->nr_batch >= q->submit_chunk)
+			submit_batch(q);
 	}
 	return n;
 }
@@ -925,6 +935,7 @@ int bb_queue_connect(struct pvio_blkback *bb, struct bb_queue *q)
 	if (rc)
 		goto fail_mem;
 	q->eng = bb->eng;
+	q->submit_chunk = q->eng->submit_chunk ? q->eng->submit_chunk(q->eng_ctx) : 0;
 
 	/* The event channel, last: once bound the frontend may kick. */
 	rc = pvio_evtchn_bind_interdomain(bb->cfg.evtchn, bb->cfg.fe, q->remote_port,

@@ -156,7 +156,7 @@ enum bb_ctr {
 	C_ERR_READONLY, C_ERR_UNSUPPORTED, C_ERR_IO, C_ERR_NOSPC,
 	C_ERR_PROTOCOL,
 	C_GNT_MAPS, C_GNT_UNMAPS, C_PERS_HITS, C_PERS_MISSES, C_PERS_EVICT,
-	C_KICKS, C_WAKEUPS, C_EVENTS, C_STORM_DELAYS,
+	C_KICKS, C_WAKEUPS, C_EVENTS, C_STORM_DELAYS, C_ENG_SUBMITS,
 	C_NR
 };
 
@@ -217,6 +217,7 @@ struct bb_queue {
 	struct pvio_ring_back ring;
 	const struct blkback_engine_ops *eng;
 	void *eng_ctx;
+	uint32_t submit_chunk;    /* the engine's submit_chunk, 0: no limit */
 
 	struct pvio_gnt_cache cache;
 	struct pvio_gnt_cache_entry *cache_e;

@@ -178,6 +178,7 @@ void pvio_blkback_stats(const struct pvio_blkback *cbb, struct pvio_blkback_stat
 	st->wakeups = v[C_WAKEUPS];
 	st->events = v[C_EVENTS];
 	st->storm_delays = v[C_STORM_DELAYS];
+	st->engine_submits = v[C_ENG_SUBMITS];
 	st->state = atomic_load(&bb->state);
 	st->broken = atomic_load(&bb->broken);
 	st->connects = atomic_load(&bb->connects);

@@ -776,10 +776,12 @@ void blk_report_json(FILE *out, const char *cmd, const struct blk_workload_resul
 			", \"persistent_hits\": %" PRIu64 ", \"persistent_misses\": %" PRIu64
 			", \"err_io\": %" PRIu64 ", \"err_nospc\": %" PRIu64
 			", \"err_readonly\": %" PRIu64 ", \"err_range\": %" PRIu64
-			", \"err_grant\": %" PRIu64 ", \"err_protocol\": %" PRIu64 "}",
+			", \"err_grant\": %" PRIu64 ", \"err_protocol\": %" PRIu64
+			", \"engine_submits\": %" PRIu64 "}",
 			bb->req_read, bb->req_write, bb->req_indirect, bb->grant_maps,
 			bb->persistent_hits, bb->persistent_misses, bb->err_io, bb->err_nospc,
-			bb->err_readonly, bb->err_range, bb->err_grant, bb->err_protocol);
+			bb->err_readonly, bb->err_range, bb->err_grant, bb->err_protocol,
+			bb->engine_submits);
 	}
 	fprintf(out, ", \"ok\": %s}\n", blk_workload_ok(r) ? "true" : "false");
 }

@@ -149,7 +149,7 @@ static void stats_add(struct pvio_blkback_stats *a, const struct pvio_blkback_st
 	ADD(err_unsupported); ADD(err_io); ADD(err_nospc); ADD(err_protocol);
 	ADD(grant_maps); ADD(grant_unmaps); ADD(persistent_hits); ADD(persistent_misses);
 	ADD(persistent_evictions); ADD(kicks_sent); ADD(wakeups); ADD(events);
-	ADD(connects);
+	ADD(engine_submits); ADD(connects);
 #undef ADD
 	a->broken |= b->broken;
 	if (b->nr_queues)

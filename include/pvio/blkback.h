@@ -218,6 +218,11 @@ struct pvio_blkback_stats {
 	uint64_t events;                 /* events consumed */
 	uint64_t storm_delays;           /* empty events answered with a
 					    masked pause (event storm) */
+	/* engine */
+	uint64_t engine_submits;         /* engine submit calls that started
+					    I/O (io_uring and libaio on a
+					    device: one per 4 requests or
+					    fewer; see submit_chunk) */
 	uint32_t nr_queues;              /* connected queues now */
 	uint32_t state;                  /* enum pvio_xenbus_state, own */
 	bool broken;                     /* a protocol violation closed it */

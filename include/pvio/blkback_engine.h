@@ -121,6 +121,15 @@ struct blkback_engine_ops {
 	/* I/Os submitted and not yet reaped. */
 	uint32_t (*inflight)(void *ctx);
 	void (*stats)(void *ctx, struct blkback_engine_stats *st);
+	/*
+	 * Optional (NULL means 0). The most I/Os blkback should hand to one
+	 * submit call while it is still taking requests off its ring, so
+	 * that a device starts on the first ones while the rest are being
+	 * prepared; 0: no limit (the whole batch in one call). An instance
+	 * whose submit does the work itself (memory, null, sync) has nothing
+	 * to start early and answers 0. Constant for the instance's life.
+	 */
+	uint32_t (*submit_chunk)(void *ctx);
 	/* Close; every I/O must have been reaped. */
 	void (*close)(void *ctx);
 };

@@ -808,6 +808,70 @@ static void tweak_engine(struct pvio_blkback_config *c)
 	c->engine = engine_name;
 }
 
+/*
+ * A frontend that posts a whole ring at once. An engine with a device
+ * behind it (libaio here; io_uring on a disk file system) gets the I/O a
+ * few requests at a time as the backend takes them, so the device starts
+ * on the first while the rest are prepared (blkback.c consume(),
+ * engine_uring.c); the null engine, with nothing to start early, gets the
+ * whole ring in one call. Every request is answered either way.
+ */
+static void full_ring_to(const char *engine, uint64_t min_submits, uint64_t max_submits)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b;
+	struct fe_opts o = { .order = 0 };
+	struct pvio_blkback_stats st;
+	struct fdev f;
+	uint32_t n;
+	bool seen[64] = { false };
+	uint64_t first_id = 0;
+
+	engine_name = engine;
+	b = bdev_new(d->domid, spec_rw(0, "xvda"), tweak_engine);
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+	n = f.q[0].ring.nr_slots;
+	assert_true(n == 32 && n <= NDATA);
+	for (uint32_t i = 0; i < n; i++) {
+		struct pvio_blkif_request r = rw_req(&f, PVIO_BLKIF_OP_READ,
+						     (uint64_t)i * 8, i, 1);
+
+		if (i == 0)
+			first_id = r.id;
+		assert_int_equal(pvio_ring_front_put_req(&f.q[0].ring, &r, sizeof(r)), 0);
+	}
+	/* One push: the backend sees all n requests at once. */
+	if (pvio_ring_front_push(&f.q[0].ring) == 1)
+		assert_int_equal(pvio_evtchn_notify(d->evtchn, f.q[0].port), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		struct pvio_blkif_response rsp = fe_recv(&f, 0);
+
+		assert_int_equal(rsp.status, PVIO_BLKIF_RSP_OKAY);
+		assert_true(rsp.id >= first_id && rsp.id < first_id + n);
+		assert_false(seen[rsp.id - first_id]);
+		seen[rsp.id - first_id] = true;
+	}
+	pvio_blkback_stats(b->bb, &st);
+	assert_int_equal(st.req_read, n);
+	assert_in_range(st.engine_submits, min_submits, max_submits);
+	fe_close(&f);
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+static void a_full_ring_reaches_a_disk_engine_four_requests_at_a_time(void **s)
+{
+	(void)s;
+	full_ring_to("libaio", 32 / 4, 32);
+}
+
+static void a_full_ring_reaches_the_null_engine_in_one_call(void **s)
+{
+	(void)s;
+	full_ring_to("null", 1, 1);
+}
+
 static void one_engine_end_to_end(const char *name)
 {
 	struct pvio_domain *d = domain_new("guest");
@@ -889,6 +953,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(handshake_publishes_every_backend_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(every_operation_round_trips, setup, teardown),
 		cmocka_unit_test_setup_teardown(persistent_grants_are_mapped_once_and_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_full_ring_reaches_a_disk_engine_four_requests_at_a_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_full_ring_reaches_the_null_engine_in_one_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(persistent_cache_beyond_its_cap_still_serves, setup, teardown),
 		cmocka_unit_test_setup_teardown(multi_queue_multi_page_rings_serve_each_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(readonly_disk_refuses_writes_and_says_so, setup, teardown),
