@@ -742,6 +742,12 @@ void blk_report_json(FILE *out, const char *cmd, const struct blk_workload_resul
 		in->nr_queues, in->ring_pages, in->sector_size, in->persistent ? "true" : "false",
 		f.secs, f.ios, r->reads, r->writes, f.iops, f.riops, f.wiops, f.mibs, f.rmibs,
 		f.wmibs, f.p50, f.p99, f.p999, f.mean, f.max);
+	/* What the frontend negotiated; flush: how a flush goes to the backend. */
+	fprintf(out, "\"features\": {\"flush\": \"%s\", \"discard\": %s, "
+		"\"secure_discard\": %s, \"max_indirect_segments\": %u}, ",
+		!in->flush ? "off" : in->flush_is_barrier ? "barrier" : "flush-cache",
+		in->discard ? "true" : "false",
+		in->secure_discard ? "true" : "false", in->max_indirect_segments);
 	fprintf(out, "\"errors\": %" PRIu64 ", \"read_errors\": %" PRIu64 ", "
 		"\"write_errors\": %" PRIu64 ", \"drained\": %s, ",
 		f.errors, r->read_errors, r->write_errors, r->drained ? "true" : "false");

@@ -319,7 +319,15 @@ int blkback_side_run(const struct blkback_side_opts *o)
 		cfg.max_queues = o->queues;
 		if (o->ring_pages)
 			cfg.max_ring_page_order = (uint32_t)__builtin_ctz(o->ring_pages);
-		cfg.no_persistent = o->no_persistent;
+		/* Order 0 in the config takes the default (16 pages); without
+		 * ring_ops blkback offers single-page rings only. */
+		if (o->ring_pages == 1 || o->no_optional)
+			cfg.ring_ops = NULL;
+		cfg.no_persistent = o->no_persistent || o->no_optional;
+		if (o->no_optional) {
+			cfg.no_indirect = cfg.no_flush = cfg.no_discard = true;
+			cfg.max_queues = 1;
+		}
 		rc = pvio_blkback_create(&cfg, &bb);
 		if (rc == 0)
 			rc = pvio_blkback_start(bb);
@@ -398,7 +406,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: pvio blkback --disk SPEC [--engine E] [--run-dir DIR]\n"
 		"                    [--frontend DOMID] [--persistent on|off]\n"
-		"                    [--queues N] [--ring-pages N] [--json]\n"
+		"                    [--queues N] [--ring-pages N] [--features all|none]\n"
+		"                    [--json]\n"
 		"\n"
 		"Become the driver domain (domid 0) of the hostd serving DIR and serve\n"
 		"one virtual block device from an image file or block device until\n"
@@ -420,6 +429,10 @@ static void usage(FILE *out)
 		"  --persistent on|off  offer persistent grants (default on)\n"
 		"  --queues N        most queues a frontend may use, 1..16 (default 4)\n"
 		"  --ring-pages N    largest ring offered: 1, 2, 4, 8, 16 (default 16)\n"
+		"  --features all|none  none: offer no optional blkif feature (no\n"
+		"                    persistent grants, indirect segments, flush, barrier\n"
+		"                    or discard; one queue, a one-page ring), as a\n"
+		"                    minimal backend does (default all)\n"
 		"  --json            print the final counters as one JSON object\n"
 		"  --help            this text\n"
 		"\n"
@@ -460,6 +473,10 @@ int cmd_blkback(int argc, char **argv)
 							   PVIO_BLKFRONT_MAX_QUEUES);
 		} else if ((v = cli_flag_value("blkback", "--ring-pages", argc, argv, &i))) {
 			o.ring_pages = blk_parse_ring_pages("blkback", v);
+		} else if ((v = cli_flag_value("blkback", "--features", argc, argv, &i))) {
+			if (strcmp(v, "all") && strcmp(v, "none"))
+				cli_usage_error("blkback", "--features: '%s' (want all or none)", v);
+			o.no_optional = !strcmp(v, "none");
 		} else if (!strcmp(argv[i], "--json")) {
 			o.json = true;
 		} else {
@@ -468,6 +485,9 @@ int cmd_blkback(int argc, char **argv)
 	}
 	if (!disk)
 		cli_usage_error("blkback", "--disk SPEC is required");
+	if (o.no_optional && (o.queues > 1 || o.ring_pages > 1))
+		cli_usage_error("blkback", "--features none offers one queue and a "
+				"one-page ring: drop --queues and --ring-pages");
 	if (pvio_blkback_disk_spec_parse(disk, &spec, err, sizeof(err)))
 		cli_usage_error("blkback", "--disk: %s", err);
 	o.disk = &spec;

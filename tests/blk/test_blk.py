@@ -194,55 +194,97 @@ def t_bs_1m_indirect():
               doc["bs"] == 1 << 20 and doc["backend"]["req_indirect"] > 0, str(doc))
 
 
-def t_separate_sides():
-    """blkback (toolstack via --frontend) and blkfront as separate processes,
-    in both start orders, on one hostd."""
-    for order in ("backend-first", "frontend-first"):
-        h = Hostd()
-        img = sparse_image()
+def run_sides(what, order="backend-first", be_extra=(), fe_extra=()):
+    """pvio blkback (toolstack via --frontend) and pvio blkfront as separate
+    processes on one hostd; checks both exit cleanly; returns the
+    frontend's and the backend's JSON (None where a check failed)."""
+    h = Hostd()
+    img = sparse_image()
+    try:
+        be_args = [PVIO, "blkback", "--run-dir", h.dir, "--frontend", "1",
+                   "--disk", spec(img), "--json", *be_extra]
+        fe_args = [PVIO, "blkfront", "--run-dir", h.dir, "--runtime", "1",
+                   "--json", *fe_extra]
+        first, second = (be_args, fe_args) if order == "backend-first" else (fe_args, be_args)
+        p1 = subprocess.Popen(first, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        time.sleep(0.2)
+        p2 = subprocess.Popen(second, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        be, fe = (p1, p2) if order == "backend-first" else (p2, p1)
+        fout, ferr = fe.communicate(timeout=60)
         try:
-            be_args = [PVIO, "blkback", "--run-dir", h.dir, "--frontend", "1",
-                       "--disk", spec(img), "--json"]
-            fe_args = [PVIO, "blkfront", "--run-dir", h.dir, "--runtime", "1",
-                       "--json"]
-            if order == "backend-first":
-                be = subprocess.Popen(be_args, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
-                time.sleep(0.2)
-                fe = subprocess.Popen(fe_args, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
-            else:
-                fe = subprocess.Popen(fe_args, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
-                time.sleep(0.2)
-                be = subprocess.Popen(be_args, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
-            fout, ferr = fe.communicate(timeout=60)
-            try:
-                fdoc = json.loads(fout)
-            except ValueError:
-                fdoc = None
-            check(f"{order}: blkfront exits 0 with verify ok",
-                  fe.returncode == 0 and fdoc is not None and
-                  fdoc["verify"] == "ok" and fdoc["errors"] == 0,
-                  f"rc={fe.returncode} out={fout!r} err={ferr!r}")
-            be.send_signal(signal.SIGINT)
-            bout, berr = be.communicate(timeout=30)
-            lines = bout.strip().splitlines()
-            try:
-                bdoc = json.loads(lines[-1]) if lines else None
-            except ValueError:
-                bdoc = None
-            check(f"{order}: blkback serves, stops on SIGINT with exit 0 and counters",
-                  be.returncode == 0 and "serving vbd 51712" in bout and
-                  bdoc is not None and bdoc["connects"] == 1 and
-                  fdoc is not None and
-                  bdoc["req_read"] + bdoc["req_write"] == fdoc["requests"] and
-                  bdoc["errors"] == 0,
-                  f"rc={be.returncode} out={bout!r} err={berr!r}")
-        finally:
-            h.close()
-            os.unlink(img)
+            fdoc = json.loads(fout)
+        except ValueError:
+            fdoc = None
+        check(f"{what}: blkfront exits 0 with verify ok",
+              fe.returncode == 0 and fdoc is not None and
+              fdoc["verify"] == "ok" and fdoc["errors"] == 0,
+              f"rc={fe.returncode} out={fout!r} err={ferr!r}")
+        be.send_signal(signal.SIGINT)
+        bout, berr = be.communicate(timeout=30)
+        lines = bout.strip().splitlines()
+        try:
+            bdoc = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            bdoc = None
+        check(f"{what}: blkback serves, stops on SIGINT with exit 0 and counters",
+              be.returncode == 0 and "serving vbd 51712" in bout and
+              bdoc is not None and bdoc["connects"] == 1 and bdoc["errors"] == 0,
+              f"rc={be.returncode} out={bout!r} err={berr!r}")
+        return fdoc, bdoc
+    finally:
+        h.close()
+        os.unlink(img)
+
+
+def t_separate_sides():
+    """blkback and blkfront as separate processes, in both start orders."""
+    for order in ("backend-first", "frontend-first"):
+        fdoc, bdoc = run_sides(order, order)
+        check(f"{order}: the backend served every request the frontend made",
+              fdoc is not None and bdoc is not None and
+              bdoc["req_read"] + bdoc["req_write"] == fdoc["requests"],
+              f"{fdoc} {bdoc}")
+
+
+def t_feature_matrix():
+    """The optional features, both ways, as separate processes: a frontend
+    asking for everything against a backend offering nothing optional, and
+    a frontend asking for nothing against a backend offering everything."""
+    fdoc, bdoc = run_sides("bare backend", be_extra=["--features", "none"],
+                           fe_extra=["--persistent", "on", "--ring-pages", "16",
+                                     "--queues", "4", "--bs", "64k", "--iodepth", "8"])
+    if fdoc and bdoc:
+        check("bare backend: one queue, one ring page, no persistent grants",
+              fdoc["queues"] == 1 and fdoc["ring_pages"] == 1 and
+              fdoc["persistent"] is False and bdoc["persistent_hits"] == 0 and
+              bdoc["persistent_misses"] == 0, f"{fdoc} {bdoc}")
+        check("bare backend: no flush, discard or indirect negotiated",
+              fdoc["features"] == {"flush": "off", "discard": False,
+                                   "secure_discard": False,
+                                   "max_indirect_segments": 0},
+              str(fdoc["features"]))
+        # 64 KiB is 16 segments, more than 11: each block goes as 2 plain
+        # requests, none indirect.
+        check("bare backend: 64 KiB blocks split into 2 requests each",
+              bdoc["req_indirect"] == 0 and
+              bdoc["req_read"] + bdoc["req_write"] == 2 * fdoc["requests"],
+              f"{fdoc['requests']} {bdoc}")
+    fdoc, bdoc = run_sides("bare frontend",
+                           fe_extra=["--persistent", "off", "--ring-pages", "1",
+                                     "--queues", "1"])
+    if fdoc and bdoc:
+        check("bare frontend: one queue, one ring page, grants mapped per request",
+              fdoc["queues"] == 1 and fdoc["ring_pages"] == 1 and
+              fdoc["persistent"] is False and bdoc["persistent_hits"] == 0 and
+              bdoc["grant_maps"] >= bdoc["req_read"] + bdoc["req_write"] > 0 and
+              bdoc["req_indirect"] == 0, f"{fdoc} {bdoc}")
+        check("bare frontend: the backend still offers flush, discard, indirect",
+              fdoc["features"]["flush"] == "flush-cache" and
+              fdoc["features"]["discard"] is True and
+              fdoc["features"]["max_indirect_segments"] > 0,
+              str(fdoc["features"]))
 
 
 def t_run_dir():
@@ -396,6 +438,9 @@ def t_usage_errors():
         (["blkback", "--disk", "file:/x,xvda,w", "--queues", "99"], "--queues"),
         (["blkback", "--disk", "file:/x,xvda,w", "--engine", "aio"], "--engine"),
         (["blkback", "--disk", "file:/x,xvda,w", "--what"], "--what"),
+        (["blkback", "--disk", "file:/x,xvda,w", "--features", "some"], "--features"),
+        (["blkback", "--disk", "file:/x,xvda,w", "--features", "none", "--queues", "2"],
+         "--features"),
         (["blkfront", "--vdev", "floppy"], "--vdev"),
         (["blkfront", "--wait", "-1"], "--wait"),
         (["blkfront", "--bs", "0"], "--bs"),
