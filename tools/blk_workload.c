@@ -191,6 +191,7 @@ struct wl {
 	uint32_t njobs;
 	uint32_t inflight;
 	bool dead;              /* the device is gone: stop submitting */
+	bool readback;          /* the verify pass after a write-only run */
 	/* zero-copy buffers (or plain memory when those run out) */
 	void *zc[64];
 	uint32_t nzc;
@@ -295,6 +296,18 @@ static void complete(struct wl *w, struct wl_slot *s, int res, uint64_t now)
 	struct blk_state *st = w->st ? &w->st[s->block] : NULL;
 	uint64_t off = s->block * w->cfg->bs;
 
+	if (w->readback) { /* not the workload's I/O: no figures */
+		if (res == 0) {
+			verify_read(w, s);
+		} else {
+			r->read_errors++;
+			note_error(w, PVIO_BLKFRONT_OP_READ, off, res);
+		}
+		st->genf &= ~ST_BUSY;
+		s->busy = false;
+		s->job->idle[s->job->nidle++] = s;
+		return;
+	}
 	blk_hist_add(&r->lat, now > s->t0 ? now - s->t0 : 0);
 	if (s->req.op == PVIO_BLKFRONT_OP_WRITE) {
 		r->writes++;
@@ -336,8 +349,22 @@ static bool submit_one(struct wl *w, struct wl_job *j)
 	if (!j->nidle)
 		return false;
 	s = j->idle[j->nidle - 1];
-	s->block = pick_block(w, j);
-	bool write = pick_write(j, w->cfg->rw);
+	if (w->readback) {
+		/* The next block this job wrote (and whose write succeeded). */
+		while (j->cursor < j->nblocks) {
+			uint32_t g = w->st[j->cursor * w->njobs + j->idx].genf;
+
+			if ((g & ST_GEN) && !(g & ST_UNKNOWN))
+				break;
+			j->cursor++;
+		}
+		if (j->cursor >= j->nblocks)
+			return false;
+		s->block = j->cursor++ * w->njobs + j->idx;
+	} else {
+		s->block = pick_block(w, j);
+	}
+	bool write = !w->readback && pick_write(j, w->cfg->rw);
 	struct blk_state *st = w->st ? &w->st[s->block] : NULL;
 
 	if (st && (st->genf & ST_BUSY))
@@ -439,6 +466,54 @@ static void progress_line(const struct wl *w, uint64_t t_start, uint64_t now,
 	*last_ios = ios;
 	*last_bytes = bytes;
 	*last_t = now;
+}
+
+/*
+ * A write-only run reads nothing back while it runs: then read every
+ * block it wrote and check it (as fio's do_verify does after a write
+ * phase). Outside the figures: only verify_checked/failures and
+ * read_errors count it. The blkfront counters were taken before.
+ */
+static void readback(struct wl *w, struct pvio_blkfront_req **reqs,
+		     volatile sig_atomic_t *stop)
+{
+	uint64_t drain_deadline = 0;
+	bool submitting = true;
+
+	w->readback = true;
+	for (uint32_t j = 0; j < w->njobs; j++)
+		w->jobs[j].cursor = 0;
+	for (;;) {
+		bool more = false;
+
+		if (submitting && ((stop && *stop) || w->dead)) {
+			submitting = false;
+			drain_deadline = now_ns() + 30000000000ull;
+		}
+		for (uint32_t j = 0; submitting && j < w->njobs; j++) {
+			while (w->jobs[j].inflight < w->jobs[j].depth &&
+			       submit_one(w, &w->jobs[j]))
+				;
+			more |= w->jobs[j].cursor < w->jobs[j].nblocks;
+		}
+		if (w->inflight == 0 && (!more || !submitting))
+			break;
+		int n = pvio_blkfront_getevents(w->bf, reqs, 1, 256, 20000000ull);
+		uint64_t now = now_ns();
+
+		for (int i = 0; i < n; i++) {
+			struct wl_slot *s = reqs[i]->user;
+
+			s->job->inflight--;
+			w->inflight--;
+			complete(w, s, reqs[i]->res, now);
+		}
+		if (drain_deadline && w->inflight && now >= drain_deadline) {
+			w->res->drained = false;
+			break;
+		}
+	}
+	w->readback = false;
 }
 
 int blk_workload_run(struct pvio_blkfront *bf, const struct blk_workload_config *cfg_in,
@@ -571,6 +646,9 @@ int blk_workload_run(struct pvio_blkfront *bf, const struct blk_workload_config 
 	}
 	res->ns = last_done - t_start;
 	pvio_blkfront_get_stats(bf, &res->front);
+	if (w->st && (cfg->rw == BLK_RW_WRITE || cfg->rw == BLK_RW_RANDWRITE) &&
+	    res->drained && !w->dead && !(stop && *stop))
+		readback(w, reqs, stop);
 	if (res->drained)
 		buffers_free(w);
 	/* else: the backend may still write into them; leak on purpose. */
@@ -826,7 +904,9 @@ const char blk_workload_help[] =
 	"  --verify on|off   check every read (default on): writes stamp each\n"
 	"                    block with offset, generation and data whose checksum\n"
 	"                    is kept in memory; reads of written blocks must match,\n"
-	"                    unwritten blocks must read as the image's content\n";
+	"                    unwritten blocks must read as the image's content;\n"
+	"                    after a write or randwrite run every block written\n"
+	"                    is read back and checked (outside the figures)\n";
 
 const char *blk_rw_name(enum blk_rw rw)
 {

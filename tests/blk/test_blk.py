@@ -55,6 +55,9 @@ def expect_pass(*args):
     for key in ("iops", "mib_per_s", "errors", "verify", "kicks_per_req",
                 "grant_maps_per_req", "persistent_hit_rate"):
         check(name + f": has {key}", key in doc, str(list(doc)))
+    check(name + ": mib_per_s and iops above 0, kicks_per_req in (0, 1.5]",
+          doc["mib_per_s"] > 0 and doc["iops"] > 0 and
+          0 < doc["kicks_per_req"] <= 1.5, str(doc))
     check(name + ": lat_us has p50, p99, p999",
           all(k in doc.get("lat_us", {}) for k in ("p50", "p99", "p999")) and
           doc["lat_us"]["p50"] <= doc["lat_us"]["p99"] <= doc["lat_us"]["p999"],
@@ -162,10 +165,12 @@ def t_persistent_on():
               doc["zero_copy_segments"] == 0 and doc["bounced_bytes"] > 0, str(doc))
 
 
-def t_ring_pages_4():
-    doc = expect_pass("--ring-pages", "4")
-    if doc:
-        check("ring pages 4 negotiated", doc["ring_pages"] == 4, str(doc))
+def t_ring_pages():
+    """Every multi-page ring (orders 1 to 4) through the processes."""
+    for n in (2, 4, 8, 16):
+        doc = expect_pass("--ring-pages", str(n), "--size", "64m")
+        if doc:
+            check(f"ring pages {n} negotiated", doc["ring_pages"] == n, str(doc))
 
 
 def t_queues_2():
@@ -184,7 +189,78 @@ def t_randread():
 def t_write():
     doc = expect_pass("--rw", "write")
     if doc:
-        check("write: writes only", doc["reads"] == 0 and doc["writes"] > 0, str(doc))
+        check("write: writes only", doc["rw"] == "write" and doc["reads"] == 0 and
+              doc["writes"] > 0, str(doc))
+        check("write: --verify reads back what was written after the run",
+              0 < doc["verify_checked"] <= doc["writes"], str(doc))
+
+
+def t_rw_modes():
+    doc = expect_pass("--rw", "read", "--size", "64m")
+    if doc:
+        check("read: reads only, each verified", doc["rw"] == "read" and
+              doc["writes"] == 0 and doc["reads"] > 0 and
+              doc["verify_checked"] == doc["reads"], str(doc))
+    doc = expect_pass("--rw", "randwrite", "--size", "64m")
+    if doc:
+        check("randwrite: writes only, the blocks read back after the run",
+              doc["rw"] == "randwrite" and doc["reads"] == 0 and doc["writes"] > 0 and
+              0 < doc["verify_checked"] <= doc["writes"] and
+              doc["backend"]["req_read"] == doc["verify_checked"], str(doc))
+
+
+def t_numjobs_size():
+    doc = expect_pass("--numjobs", "3", "--size", "16m")
+    if doc:
+        check("--numjobs 3: 3 jobs on 3 queues", doc["numjobs"] == 3 and
+              doc["queues"] == 3, str(doc))
+        check("--size 16m: the region and the temp image", doc["size"] == 16 << 20 and
+              doc["backend"]["req_read"] + doc["backend"]["req_write"] == doc["requests"],
+              str(doc))
+    img = sparse_image(64 << 20)
+    try:
+        with open(img, "r+b") as f:  # a marker past the region: never read
+            f.seek(32 << 20)
+            f.write(b"\x5a" * 4096)
+        doc = expect_pass("--disk", spec(img), "--size", "8m", "--rw", "write")
+        if doc:
+            check("--size 8m on a 64 MiB disk: only the first 8 MiB written",
+                  doc["size"] == 8 << 20, str(doc))
+        with open(img, "rb") as f:
+            f.seek(8 << 20)
+            rest = f.read(24 << 20)
+            check("--size 8m: nothing written past 8 MiB", rest.count(0) == len(rest))
+            check("--size 8m: the marker past the region is intact",
+                  f.read(4096) == b"\x5a" * 4096)
+    finally:
+        os.unlink(img)
+
+
+def t_runtime_default_and_progress():
+    r = run("blk", "--help")
+    check("--help: --runtime defaults to 5 s", "default 5)" in
+          r.stdout.split("--runtime", 2)[-1].split("--size")[0], r.stdout)
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(PVIO, [PVIO, "blk", "--runtime", "2", "--size", "64m"])
+    out = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = out.decode(errors="replace")
+    check("on a terminal: exit 0", os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
+          text)
+    check("on a terminal: a progress line at 1 s, before the summary",
+          "[  1s]" in text and text.index("[  1s]") < text.index("IOPS"), text)
 
 
 def t_bs_1m_indirect():
@@ -347,6 +423,37 @@ def t_verify_detects_corruption():
           doc["verify_failures"] > 0 and "offset" in doc.get("first_mismatch", {}),
           f"rc={r.returncode} {doc}")
     one_line_error(r, 1, "failed verification", "corruption: one stderr line")
+
+
+def t_verify_write_only_detects_corruption():
+    """A write-only run reads its blocks back at the end: a block someone
+    else overwrote fails the run, with its offset."""
+    import threading
+    img = sparse_image(8 << 20)
+    stop = threading.Event()
+
+    def scribble():
+        junk = b"\xaa" * (8 << 20)
+        while not stop.is_set():
+            with open(img, "r+b") as f:
+                f.write(junk)
+            time.sleep(0.05)
+
+    th = threading.Thread(target=scribble)
+    th.start()
+    try:
+        r, doc = blk_json("--disk", spec(img), "--rw", "randwrite")
+    finally:
+        stop.set()
+        th.join()
+        os.unlink(img)
+    check("write-only corruption: exit 1, verify failed with the offset",
+          r.returncode == 1 and doc is not None and doc["verify"] == "failed" and
+          doc["verify_failures"] > 0 and doc["reads"] == 0 and
+          doc["first_mismatch"]["offset"] % 4096 == 0 and
+          doc["first_mismatch"]["offset"] < 8 << 20,
+          f"rc={r.returncode} {doc}")
+    one_line_error(r, 1, "failed verification", "write-only corruption: one stderr line")
 
 
 def umount(mnt):
