@@ -549,6 +549,18 @@ int blk_workload_run(struct pvio_blkfront *bf, const struct blk_workload_config 
 		goto out;
 	}
 	w->nblocks = cfg->size / cfg->bs;
+	if (w->nblocks < cfg->numjobs && cfg_in->size == 0) {
+		/* No --size: the disk itself is too small, not the usage. */
+		if (cfg->numjobs == 1)
+			snprintf(msg, msg_size, "the disk's %" PRIu64 " bytes are less than "
+				 "one block of %u bytes (--bs)", dev_bytes, cfg->bs);
+		else
+			snprintf(msg, msg_size, "the disk's %" PRIu64 " bytes hold fewer "
+				 "than %u blocks of %u bytes (--bs; one per job)",
+				 dev_bytes, cfg->numjobs, cfg->bs);
+		rc = -ENOSPC;
+		goto out;
+	}
 	if (w->nblocks < cfg->numjobs) {
 		snprintf(msg, msg_size, "--size %" PRIu64 " holds fewer than %u blocks "
 			 "of --bs %u (one per job)", cfg->size, cfg->numjobs, cfg->bs);

@@ -230,6 +230,26 @@ static const char *create_error(int rc)
 	}
 }
 
+/* What is wrong with the target itself, when pvio_blkback_create's
+ * -EINVAL is its refusing the target (a directory, a tty, an empty
+ * image); NULL otherwise. */
+static const char *target_problem(int rc, const char *path)
+{
+	struct stat st;
+
+	if (rc != -EINVAL || stat(path, &st))
+		return NULL;
+	if (S_ISDIR(st.st_mode))
+		return "it is a directory";
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return "it is not a regular file or a block device";
+	if (S_ISREG(st.st_mode) && st.st_size == 0)
+		return "it is empty (0 bytes)";
+	if (S_ISREG(st.st_mode) && st.st_size < 512)
+		return "it is smaller than one 512-byte sector";
+	return NULL;
+}
+
 int blkback_side_run(const struct blkback_side_opts *o)
 {
 	struct pvio_domain_config dc = { .name = "blkback", .nr_pages = 1024,
@@ -332,8 +352,13 @@ int blkback_side_run(const struct blkback_side_opts *o)
 		if (rc == 0)
 			rc = pvio_blkback_start(bb);
 		if (rc) {
-			side_fail(o, "cannot serve %s with engine %s: %s", o->disk->target,
-				  o->engine ? o->engine : "io_uring", create_error(rc));
+			const char *why = target_problem(rc, o->disk->target);
+
+			if (why)
+				side_fail(o, "cannot serve %s: %s", o->disk->target, why);
+			else
+				side_fail(o, "cannot serve %s with engine %s: %s", o->disk->target,
+					  o->engine ? o->engine : "io_uring", create_error(rc));
 			pvio_blkback_destroy(bb);
 			pvio_xs_host_close(&bx_host);
 			if (created)

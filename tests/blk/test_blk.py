@@ -583,6 +583,33 @@ def t_failures():
         one_line_error(r, 1, "no pvio hostd", "blkfront without hostd: exit 1, one line")
     finally:
         os.unlink(img)
+    # Targets blkback refuses, each named for what is wrong with it.
+    tmpdir = tempfile.mkdtemp(prefix="pvio-blk-test-")
+    empty = sparse_image(0)
+    tiny = sparse_image(100)
+    small = sparse_image(1000)
+    try:
+        for target, needle in ((tmpdir, "is a directory"),
+                               ("/dev/null", "not a regular file or a block device"),
+                               (empty, "is empty"),
+                               (tiny, "smaller than one 512-byte sector")):
+            r = run("blk", "--disk", spec(target), "--runtime", "1")
+            one_line_error(r, 1, needle, f"target {target}: exit 1, names the problem: {needle}")
+            check(f"target {target}: no engine blamed", "engine" not in r.stderr,
+                  r.stderr)
+        # 1000 bytes: one 512-byte sector, less than one --bs block; no
+        # --size was given, so the message must not blame one.
+        r = run("blk", "--disk", spec(small), "--runtime", "1")
+        one_line_error(r, 1, "less than one block of 4096 bytes",
+                       "a disk smaller than --bs: exit 1, one line")
+        check("a disk smaller than --bs: no --size named", "--size" not in r.stderr,
+              r.stderr)
+        r = run("blk", "--disk", spec(small), "--runtime", "1", "--size", "512")
+        one_line_error(r, 2, "--size 512", "an explicit --size too small is bad usage")
+    finally:
+        os.rmdir(tmpdir)
+        for p in (empty, tiny, small):
+            os.unlink(p)
     h = Hostd()
     try:
         r = run("blkfront", "--run-dir", h.dir, "--wait", "1", "--runtime", "1")
