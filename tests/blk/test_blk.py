@@ -396,9 +396,9 @@ def t_readonly():
         os.unlink(img)
 
 
-def t_verify_detects_corruption():
-    """Another writer scribbles over the image during the run: reads of
-    blocks the workload wrote must fail verification, with the offset."""
+def blk_json_scribbled(*args):
+    """pvio blk on an 8 MiB image that another writer keeps overwriting
+    with 0xaa for the whole run."""
     import threading
     img = sparse_image(8 << 20)
     stop = threading.Event()
@@ -413,11 +413,17 @@ def t_verify_detects_corruption():
     th = threading.Thread(target=scribble)
     th.start()
     try:
-        r, doc = blk_json("--disk", spec(img))
+        return blk_json("--disk", spec(img), *args)
     finally:
         stop.set()
         th.join()
         os.unlink(img)
+
+
+def t_verify_detects_corruption():
+    """Another writer scribbles over the image during the run: reads of
+    blocks the workload wrote must fail verification, with the offset."""
+    r, doc = blk_json_scribbled()
     check("corruption: exit 1, verify failed with the offset",
           r.returncode == 1 and doc is not None and doc["verify"] == "failed" and
           doc["verify_failures"] > 0 and "offset" in doc.get("first_mismatch", {}),
@@ -428,25 +434,7 @@ def t_verify_detects_corruption():
 def t_verify_write_only_detects_corruption():
     """A write-only run reads its blocks back at the end: a block someone
     else overwrote fails the run, with its offset."""
-    import threading
-    img = sparse_image(8 << 20)
-    stop = threading.Event()
-
-    def scribble():
-        junk = b"\xaa" * (8 << 20)
-        while not stop.is_set():
-            with open(img, "r+b") as f:
-                f.write(junk)
-            time.sleep(0.05)
-
-    th = threading.Thread(target=scribble)
-    th.start()
-    try:
-        r, doc = blk_json("--disk", spec(img), "--rw", "randwrite")
-    finally:
-        stop.set()
-        th.join()
-        os.unlink(img)
+    r, doc = blk_json_scribbled("--rw", "randwrite")
     check("write-only corruption: exit 1, verify failed with the offset",
           r.returncode == 1 and doc is not None and doc["verify"] == "failed" and
           doc["verify_failures"] > 0 and doc["reads"] == 0 and
