@@ -191,6 +191,7 @@ struct wl {
 	uint32_t njobs;
 	uint32_t inflight;
 	bool dead;              /* the device is gone: stop submitting */
+	bool readback;          /* the verify pass after a write-only run */
 	/* zero-copy buffers (or plain memory when those run out) */
 	void *zc[64];
 	uint32_t nzc;
@@ -295,6 +296,18 @@ static void complete(struct wl *w, struct wl_slot *s, int res, uint64_t now)
 	struct blk_state *st = w->st ? &w->st[s->block] : NULL;
 	uint64_t off = s->block * w->cfg->bs;
 
+	if (w->readback) { /* not the workload's I/O: no figures */
+		if (res == 0) {
+			verify_read(w, s);
+		} else {
+			r->read_errors++;
+			note_error(w, PVIO_BLKFRONT_OP_READ, off, res);
+		}
+		st->genf &= ~ST_BUSY;
+		s->busy = false;
+		s->job->idle[s->job->nidle++] = s;
+		return;
+	}
 	blk_hist_add(&r->lat, now > s->t0 ? now - s->t0 : 0);
 	if (s->req.op == PVIO_BLKFRONT_OP_WRITE) {
 		r->writes++;
@@ -336,8 +349,22 @@ static bool submit_one(struct wl *w, struct wl_job *j)
 	if (!j->nidle)
 		return false;
 	s = j->idle[j->nidle - 1];
-	s->block = pick_block(w, j);
-	bool write = pick_write(j, w->cfg->rw);
+	if (w->readback) {
+		/* The next block this job wrote (and whose write succeeded). */
+		while (j->cursor < j->nblocks) {
+			uint32_t g = w->st[j->cursor * w->njobs + j->idx].genf;
+
+			if ((g & ST_GEN) && !(g & ST_UNKNOWN))
+				break;
+			j->cursor++;
+		}
+		if (j->cursor >= j->nblocks)
+			return false;
+		s->block = j->cursor++ * w->njobs + j->idx;
+	} else {
+		s->block = pick_block(w, j);
+	}
+	bool write = !w->readback && pick_write(j, w->cfg->rw);
 	struct blk_state *st = w->st ? &w->st[s->block] : NULL;
 
 	if (st && (st->genf & ST_BUSY))
@@ -441,6 +468,54 @@ static void progress_line(const struct wl *w, uint64_t t_start, uint64_t now,
 	*last_t = now;
 }
 
+/*
+ * A write-only run reads nothing back while it runs: then read every
+ * block it wrote and check it (as fio's do_verify does after a write
+ * phase). Outside the figures: only verify_checked/failures and
+ * read_errors count it. The blkfront counters were taken before.
+ */
+static void readback(struct wl *w, struct pvio_blkfront_req **reqs,
+		     volatile sig_atomic_t *stop)
+{
+	uint64_t drain_deadline = 0;
+	bool submitting = true;
+
+	w->readback = true;
+	for (uint32_t j = 0; j < w->njobs; j++)
+		w->jobs[j].cursor = 0;
+	for (;;) {
+		bool more = false;
+
+		if (submitting && ((stop && *stop) || w->dead)) {
+			submitting = false;
+			drain_deadline = now_ns() + 30000000000ull;
+		}
+		for (uint32_t j = 0; submitting && j < w->njobs; j++) {
+			while (w->jobs[j].inflight < w->jobs[j].depth &&
+			       submit_one(w, &w->jobs[j]))
+				;
+			more |= w->jobs[j].cursor < w->jobs[j].nblocks;
+		}
+		if (w->inflight == 0 && (!more || !submitting))
+			break;
+		int n = pvio_blkfront_getevents(w->bf, reqs, 1, 256, 20000000ull);
+		uint64_t now = now_ns();
+
+		for (int i = 0; i < n; i++) {
+			struct wl_slot *s = reqs[i]->user;
+
+			s->job->inflight--;
+			w->inflight--;
+			complete(w, s, reqs[i]->res, now);
+		}
+		if (drain_deadline && w->inflight && now >= drain_deadline) {
+			w->res->drained = false;
+			break;
+		}
+	}
+	w->readback = false;
+}
+
 int blk_workload_run(struct pvio_blkfront *bf, const struct blk_workload_config *cfg_in,
 		     volatile sig_atomic_t *stop, struct blk_workload_result *res,
 		     char *msg, size_t msg_size)
@@ -474,6 +549,18 @@ int blk_workload_run(struct pvio_blkfront *bf, const struct blk_workload_config 
 		goto out;
 	}
 	w->nblocks = cfg->size / cfg->bs;
+	if (w->nblocks < cfg->numjobs && cfg_in->size == 0) {
+		/* No --size: the disk itself is too small, not the usage. */
+		if (cfg->numjobs == 1)
+			snprintf(msg, msg_size, "the disk's %" PRIu64 " bytes are less than "
+				 "one block of %u bytes (--bs)", dev_bytes, cfg->bs);
+		else
+			snprintf(msg, msg_size, "the disk's %" PRIu64 " bytes hold fewer "
+				 "than %u blocks of %u bytes (--bs; one per job)",
+				 dev_bytes, cfg->numjobs, cfg->bs);
+		rc = -ENOSPC;
+		goto out;
+	}
 	if (w->nblocks < cfg->numjobs) {
 		snprintf(msg, msg_size, "--size %" PRIu64 " holds fewer than %u blocks "
 			 "of --bs %u (one per job)", cfg->size, cfg->numjobs, cfg->bs);
@@ -571,6 +658,9 @@ int blk_workload_run(struct pvio_blkfront *bf, const struct blk_workload_config 
 	}
 	res->ns = last_done - t_start;
 	pvio_blkfront_get_stats(bf, &res->front);
+	if (w->st && (cfg->rw == BLK_RW_WRITE || cfg->rw == BLK_RW_RANDWRITE) &&
+	    res->drained && !w->dead && !(stop && *stop))
+		readback(w, reqs, stop);
 	if (res->drained)
 		buffers_free(w);
 	/* else: the backend may still write into them; leak on purpose. */
@@ -742,6 +832,12 @@ void blk_report_json(FILE *out, const char *cmd, const struct blk_workload_resul
 		in->nr_queues, in->ring_pages, in->sector_size, in->persistent ? "true" : "false",
 		f.secs, f.ios, r->reads, r->writes, f.iops, f.riops, f.wiops, f.mibs, f.rmibs,
 		f.wmibs, f.p50, f.p99, f.p999, f.mean, f.max);
+	/* What the frontend negotiated; flush: how a flush goes to the backend. */
+	fprintf(out, "\"features\": {\"flush\": \"%s\", \"discard\": %s, "
+		"\"secure_discard\": %s, \"max_indirect_segments\": %u}, ",
+		!in->flush ? "off" : in->flush_is_barrier ? "barrier" : "flush-cache",
+		in->discard ? "true" : "false",
+		in->secure_discard ? "true" : "false", in->max_indirect_segments);
 	fprintf(out, "\"errors\": %" PRIu64 ", \"read_errors\": %" PRIu64 ", "
 		"\"write_errors\": %" PRIu64 ", \"drained\": %s, ",
 		f.errors, r->read_errors, r->write_errors, r->drained ? "true" : "false");
@@ -822,7 +918,9 @@ const char blk_workload_help[] =
 	"  --verify on|off   check every read (default on): writes stamp each\n"
 	"                    block with offset, generation and data whose checksum\n"
 	"                    is kept in memory; reads of written blocks must match,\n"
-	"                    unwritten blocks must read as the image's content\n";
+	"                    unwritten blocks must read as the image's content;\n"
+	"                    after a write or randwrite run every block written\n"
+	"                    is read back and checked (outside the figures)\n";
 
 const char *blk_rw_name(enum blk_rw rw)
 {

@@ -189,6 +189,9 @@ struct blkback_side_opts {
 	int status_fd;            /* -1: none */
 	int ctl_fd;               /* -1: none; readable or EOF: stop */
 	bool no_create;           /* wait for the toolstack to create it */
+	bool no_optional;         /* --features none: offer no optional
+				   * feature (persistent, indirect, flush,
+				   * barrier, discard), 1 queue, 1 ring page */
 };
 
 /* The backend domain's process body. Returns an exit status. */

@@ -230,6 +230,26 @@ static const char *create_error(int rc)
 	}
 }
 
+/* What is wrong with the target itself, when pvio_blkback_create's
+ * -EINVAL is its refusing the target (a directory, a tty, an empty
+ * image); NULL otherwise. */
+static const char *target_problem(int rc, const char *path)
+{
+	struct stat st;
+
+	if (rc != -EINVAL || stat(path, &st))
+		return NULL;
+	if (S_ISDIR(st.st_mode))
+		return "it is a directory";
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return "it is not a regular file or a block device";
+	if (S_ISREG(st.st_mode) && st.st_size == 0)
+		return "it is empty (0 bytes)";
+	if (S_ISREG(st.st_mode) && st.st_size < 512)
+		return "it is smaller than one 512-byte sector";
+	return NULL;
+}
+
 int blkback_side_run(const struct blkback_side_opts *o)
 {
 	struct pvio_domain_config dc = { .name = "blkback", .nr_pages = 1024,
@@ -319,13 +339,26 @@ int blkback_side_run(const struct blkback_side_opts *o)
 		cfg.max_queues = o->queues;
 		if (o->ring_pages)
 			cfg.max_ring_page_order = (uint32_t)__builtin_ctz(o->ring_pages);
-		cfg.no_persistent = o->no_persistent;
+		/* Order 0 in the config takes the default (16 pages); without
+		 * ring_ops blkback offers single-page rings only. */
+		if (o->ring_pages == 1 || o->no_optional)
+			cfg.ring_ops = NULL;
+		cfg.no_persistent = o->no_persistent || o->no_optional;
+		if (o->no_optional) {
+			cfg.no_indirect = cfg.no_flush = cfg.no_discard = true;
+			cfg.max_queues = 1;
+		}
 		rc = pvio_blkback_create(&cfg, &bb);
 		if (rc == 0)
 			rc = pvio_blkback_start(bb);
 		if (rc) {
-			side_fail(o, "cannot serve %s with engine %s: %s", o->disk->target,
-				  o->engine ? o->engine : "io_uring", create_error(rc));
+			const char *why = target_problem(rc, o->disk->target);
+
+			if (why)
+				side_fail(o, "cannot serve %s: %s", o->disk->target, why);
+			else
+				side_fail(o, "cannot serve %s with engine %s: %s", o->disk->target,
+					  o->engine ? o->engine : "io_uring", create_error(rc));
 			pvio_blkback_destroy(bb);
 			pvio_xs_host_close(&bx_host);
 			if (created)
@@ -398,7 +431,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: pvio blkback --disk SPEC [--engine E] [--run-dir DIR]\n"
 		"                    [--frontend DOMID] [--persistent on|off]\n"
-		"                    [--queues N] [--ring-pages N] [--json]\n"
+		"                    [--queues N] [--ring-pages N] [--features all|none]\n"
+		"                    [--json]\n"
 		"\n"
 		"Become the driver domain (domid 0) of the hostd serving DIR and serve\n"
 		"one virtual block device from an image file or block device until\n"
@@ -420,6 +454,10 @@ static void usage(FILE *out)
 		"  --persistent on|off  offer persistent grants (default on)\n"
 		"  --queues N        most queues a frontend may use, 1..16 (default 4)\n"
 		"  --ring-pages N    largest ring offered: 1, 2, 4, 8, 16 (default 16)\n"
+		"  --features all|none  none: offer no optional blkif feature (no\n"
+		"                    persistent grants, indirect segments, flush, barrier\n"
+		"                    or discard; one queue, a one-page ring), as a\n"
+		"                    minimal backend does (default all)\n"
 		"  --json            print the final counters as one JSON object\n"
 		"  --help            this text\n"
 		"\n"
@@ -460,6 +498,10 @@ int cmd_blkback(int argc, char **argv)
 							   PVIO_BLKFRONT_MAX_QUEUES);
 		} else if ((v = cli_flag_value("blkback", "--ring-pages", argc, argv, &i))) {
 			o.ring_pages = blk_parse_ring_pages("blkback", v);
+		} else if ((v = cli_flag_value("blkback", "--features", argc, argv, &i))) {
+			if (strcmp(v, "all") && strcmp(v, "none"))
+				cli_usage_error("blkback", "--features: '%s' (want all or none)", v);
+			o.no_optional = !strcmp(v, "none");
 		} else if (!strcmp(argv[i], "--json")) {
 			o.json = true;
 		} else {
@@ -468,6 +510,9 @@ int cmd_blkback(int argc, char **argv)
 	}
 	if (!disk)
 		cli_usage_error("blkback", "--disk SPEC is required");
+	if (o.no_optional && (o.queues > 1 || o.ring_pages > 1))
+		cli_usage_error("blkback", "--features none offers one queue and a "
+				"one-page ring: drop --queues and --ring-pages");
 	if (pvio_blkback_disk_spec_parse(disk, &spec, err, sizeof(err)))
 		cli_usage_error("blkback", "--disk: %s", err);
 	o.disk = &spec;

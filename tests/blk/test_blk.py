@@ -55,6 +55,9 @@ def expect_pass(*args):
     for key in ("iops", "mib_per_s", "errors", "verify", "kicks_per_req",
                 "grant_maps_per_req", "persistent_hit_rate"):
         check(name + f": has {key}", key in doc, str(list(doc)))
+    check(name + ": mib_per_s and iops above 0, kicks_per_req in (0, 1.5]",
+          doc["mib_per_s"] > 0 and doc["iops"] > 0 and
+          0 < doc["kicks_per_req"] <= 1.5, str(doc))
     check(name + ": lat_us has p50, p99, p999",
           all(k in doc.get("lat_us", {}) for k in ("p50", "p99", "p999")) and
           doc["lat_us"]["p50"] <= doc["lat_us"]["p99"] <= doc["lat_us"]["p999"],
@@ -162,10 +165,12 @@ def t_persistent_on():
               doc["zero_copy_segments"] == 0 and doc["bounced_bytes"] > 0, str(doc))
 
 
-def t_ring_pages_4():
-    doc = expect_pass("--ring-pages", "4")
-    if doc:
-        check("ring pages 4 negotiated", doc["ring_pages"] == 4, str(doc))
+def t_ring_pages():
+    """Every multi-page ring (orders 1 to 4) through the processes."""
+    for n in (2, 4, 8, 16):
+        doc = expect_pass("--ring-pages", str(n), "--size", "64m")
+        if doc:
+            check(f"ring pages {n} negotiated", doc["ring_pages"] == n, str(doc))
 
 
 def t_queues_2():
@@ -184,7 +189,78 @@ def t_randread():
 def t_write():
     doc = expect_pass("--rw", "write")
     if doc:
-        check("write: writes only", doc["reads"] == 0 and doc["writes"] > 0, str(doc))
+        check("write: writes only", doc["rw"] == "write" and doc["reads"] == 0 and
+              doc["writes"] > 0, str(doc))
+        check("write: --verify reads back what was written after the run",
+              0 < doc["verify_checked"] <= doc["writes"], str(doc))
+
+
+def t_rw_modes():
+    doc = expect_pass("--rw", "read", "--size", "64m")
+    if doc:
+        check("read: reads only, each verified", doc["rw"] == "read" and
+              doc["writes"] == 0 and doc["reads"] > 0 and
+              doc["verify_checked"] == doc["reads"], str(doc))
+    doc = expect_pass("--rw", "randwrite", "--size", "64m")
+    if doc:
+        check("randwrite: writes only, the blocks read back after the run",
+              doc["rw"] == "randwrite" and doc["reads"] == 0 and doc["writes"] > 0 and
+              0 < doc["verify_checked"] <= doc["writes"] and
+              doc["backend"]["req_read"] == doc["verify_checked"], str(doc))
+
+
+def t_numjobs_size():
+    doc = expect_pass("--numjobs", "3", "--size", "16m")
+    if doc:
+        check("--numjobs 3: 3 jobs on 3 queues", doc["numjobs"] == 3 and
+              doc["queues"] == 3, str(doc))
+        check("--size 16m: the region and the temp image", doc["size"] == 16 << 20 and
+              doc["backend"]["req_read"] + doc["backend"]["req_write"] == doc["requests"],
+              str(doc))
+    img = sparse_image(64 << 20)
+    try:
+        with open(img, "r+b") as f:  # a marker past the region: never read
+            f.seek(32 << 20)
+            f.write(b"\x5a" * 4096)
+        doc = expect_pass("--disk", spec(img), "--size", "8m", "--rw", "write")
+        if doc:
+            check("--size 8m on a 64 MiB disk: only the first 8 MiB written",
+                  doc["size"] == 8 << 20, str(doc))
+        with open(img, "rb") as f:
+            f.seek(8 << 20)
+            rest = f.read(24 << 20)
+            check("--size 8m: nothing written past 8 MiB", rest.count(0) == len(rest))
+            check("--size 8m: the marker past the region is intact",
+                  f.read(4096) == b"\x5a" * 4096)
+    finally:
+        os.unlink(img)
+
+
+def t_runtime_default_and_progress():
+    r = run("blk", "--help")
+    check("--help: --runtime defaults to 5 s", "default 5)" in
+          r.stdout.split("--runtime", 2)[-1].split("--size")[0], r.stdout)
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(PVIO, [PVIO, "blk", "--runtime", "2", "--size", "64m"])
+    out = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = out.decode(errors="replace")
+    check("on a terminal: exit 0", os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
+          text)
+    check("on a terminal: a progress line at 1 s, before the summary",
+          "[  1s]" in text and text.index("[  1s]") < text.index("IOPS"), text)
 
 
 def t_bs_1m_indirect():
@@ -194,55 +270,97 @@ def t_bs_1m_indirect():
               doc["bs"] == 1 << 20 and doc["backend"]["req_indirect"] > 0, str(doc))
 
 
-def t_separate_sides():
-    """blkback (toolstack via --frontend) and blkfront as separate processes,
-    in both start orders, on one hostd."""
-    for order in ("backend-first", "frontend-first"):
-        h = Hostd()
-        img = sparse_image()
+def run_sides(what, order="backend-first", be_extra=(), fe_extra=()):
+    """pvio blkback (toolstack via --frontend) and pvio blkfront as separate
+    processes on one hostd; checks both exit cleanly; returns the
+    frontend's and the backend's JSON (None where a check failed)."""
+    h = Hostd()
+    img = sparse_image()
+    try:
+        be_args = [PVIO, "blkback", "--run-dir", h.dir, "--frontend", "1",
+                   "--disk", spec(img), "--json", *be_extra]
+        fe_args = [PVIO, "blkfront", "--run-dir", h.dir, "--runtime", "1",
+                   "--json", *fe_extra]
+        first, second = (be_args, fe_args) if order == "backend-first" else (fe_args, be_args)
+        p1 = subprocess.Popen(first, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        time.sleep(0.2)
+        p2 = subprocess.Popen(second, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        be, fe = (p1, p2) if order == "backend-first" else (p2, p1)
+        fout, ferr = fe.communicate(timeout=60)
         try:
-            be_args = [PVIO, "blkback", "--run-dir", h.dir, "--frontend", "1",
-                       "--disk", spec(img), "--json"]
-            fe_args = [PVIO, "blkfront", "--run-dir", h.dir, "--runtime", "1",
-                       "--json"]
-            if order == "backend-first":
-                be = subprocess.Popen(be_args, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
-                time.sleep(0.2)
-                fe = subprocess.Popen(fe_args, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
-            else:
-                fe = subprocess.Popen(fe_args, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
-                time.sleep(0.2)
-                be = subprocess.Popen(be_args, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
-            fout, ferr = fe.communicate(timeout=60)
-            try:
-                fdoc = json.loads(fout)
-            except ValueError:
-                fdoc = None
-            check(f"{order}: blkfront exits 0 with verify ok",
-                  fe.returncode == 0 and fdoc is not None and
-                  fdoc["verify"] == "ok" and fdoc["errors"] == 0,
-                  f"rc={fe.returncode} out={fout!r} err={ferr!r}")
-            be.send_signal(signal.SIGINT)
-            bout, berr = be.communicate(timeout=30)
-            lines = bout.strip().splitlines()
-            try:
-                bdoc = json.loads(lines[-1]) if lines else None
-            except ValueError:
-                bdoc = None
-            check(f"{order}: blkback serves, stops on SIGINT with exit 0 and counters",
-                  be.returncode == 0 and "serving vbd 51712" in bout and
-                  bdoc is not None and bdoc["connects"] == 1 and
-                  fdoc is not None and
-                  bdoc["req_read"] + bdoc["req_write"] == fdoc["requests"] and
-                  bdoc["errors"] == 0,
-                  f"rc={be.returncode} out={bout!r} err={berr!r}")
-        finally:
-            h.close()
-            os.unlink(img)
+            fdoc = json.loads(fout)
+        except ValueError:
+            fdoc = None
+        check(f"{what}: blkfront exits 0 with verify ok",
+              fe.returncode == 0 and fdoc is not None and
+              fdoc["verify"] == "ok" and fdoc["errors"] == 0,
+              f"rc={fe.returncode} out={fout!r} err={ferr!r}")
+        be.send_signal(signal.SIGINT)
+        bout, berr = be.communicate(timeout=30)
+        lines = bout.strip().splitlines()
+        try:
+            bdoc = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            bdoc = None
+        check(f"{what}: blkback serves, stops on SIGINT with exit 0 and counters",
+              be.returncode == 0 and "serving vbd 51712" in bout and
+              bdoc is not None and bdoc["connects"] == 1 and bdoc["errors"] == 0,
+              f"rc={be.returncode} out={bout!r} err={berr!r}")
+        return fdoc, bdoc
+    finally:
+        h.close()
+        os.unlink(img)
+
+
+def t_separate_sides():
+    """blkback and blkfront as separate processes, in both start orders."""
+    for order in ("backend-first", "frontend-first"):
+        fdoc, bdoc = run_sides(order, order)
+        check(f"{order}: the backend served every request the frontend made",
+              fdoc is not None and bdoc is not None and
+              bdoc["req_read"] + bdoc["req_write"] == fdoc["requests"],
+              f"{fdoc} {bdoc}")
+
+
+def t_feature_matrix():
+    """The optional features, both ways, as separate processes: a frontend
+    asking for everything against a backend offering nothing optional, and
+    a frontend asking for nothing against a backend offering everything."""
+    fdoc, bdoc = run_sides("bare backend", be_extra=["--features", "none"],
+                           fe_extra=["--persistent", "on", "--ring-pages", "16",
+                                     "--queues", "4", "--bs", "64k", "--iodepth", "8"])
+    if fdoc and bdoc:
+        check("bare backend: one queue, one ring page, no persistent grants",
+              fdoc["queues"] == 1 and fdoc["ring_pages"] == 1 and
+              fdoc["persistent"] is False and bdoc["persistent_hits"] == 0 and
+              bdoc["persistent_misses"] == 0, f"{fdoc} {bdoc}")
+        check("bare backend: no flush, discard or indirect negotiated",
+              fdoc["features"] == {"flush": "off", "discard": False,
+                                   "secure_discard": False,
+                                   "max_indirect_segments": 0},
+              str(fdoc["features"]))
+        # 64 KiB is 16 segments, more than 11: each block goes as 2 plain
+        # requests, none indirect.
+        check("bare backend: 64 KiB blocks split into 2 requests each",
+              bdoc["req_indirect"] == 0 and
+              bdoc["req_read"] + bdoc["req_write"] == 2 * fdoc["requests"],
+              f"{fdoc['requests']} {bdoc}")
+    fdoc, bdoc = run_sides("bare frontend",
+                           fe_extra=["--persistent", "off", "--ring-pages", "1",
+                                     "--queues", "1"])
+    if fdoc and bdoc:
+        check("bare frontend: one queue, one ring page, grants mapped per request",
+              fdoc["queues"] == 1 and fdoc["ring_pages"] == 1 and
+              fdoc["persistent"] is False and bdoc["persistent_hits"] == 0 and
+              bdoc["grant_maps"] >= bdoc["req_read"] + bdoc["req_write"] > 0 and
+              bdoc["req_indirect"] == 0, f"{fdoc} {bdoc}")
+        check("bare frontend: the backend still offers flush, discard, indirect",
+              fdoc["features"]["flush"] == "flush-cache" and
+              fdoc["features"]["discard"] is True and
+              fdoc["features"]["max_indirect_segments"] > 0,
+              str(fdoc["features"]))
 
 
 def t_run_dir():
@@ -278,9 +396,9 @@ def t_readonly():
         os.unlink(img)
 
 
-def t_verify_detects_corruption():
-    """Another writer scribbles over the image during the run: reads of
-    blocks the workload wrote must fail verification, with the offset."""
+def blk_json_scribbled(*args):
+    """pvio blk on an 8 MiB image that another writer keeps overwriting
+    with 0xaa for the whole run."""
     import threading
     img = sparse_image(8 << 20)
     stop = threading.Event()
@@ -295,16 +413,35 @@ def t_verify_detects_corruption():
     th = threading.Thread(target=scribble)
     th.start()
     try:
-        r, doc = blk_json("--disk", spec(img))
+        return blk_json("--disk", spec(img), *args)
     finally:
         stop.set()
         th.join()
         os.unlink(img)
+
+
+def t_verify_detects_corruption():
+    """Another writer scribbles over the image during the run: reads of
+    blocks the workload wrote must fail verification, with the offset."""
+    r, doc = blk_json_scribbled()
     check("corruption: exit 1, verify failed with the offset",
           r.returncode == 1 and doc is not None and doc["verify"] == "failed" and
           doc["verify_failures"] > 0 and "offset" in doc.get("first_mismatch", {}),
           f"rc={r.returncode} {doc}")
     one_line_error(r, 1, "failed verification", "corruption: one stderr line")
+
+
+def t_verify_write_only_detects_corruption():
+    """A write-only run reads its blocks back at the end: a block someone
+    else overwrote fails the run, with its offset."""
+    r, doc = blk_json_scribbled("--rw", "randwrite")
+    check("write-only corruption: exit 1, verify failed with the offset",
+          r.returncode == 1 and doc is not None and doc["verify"] == "failed" and
+          doc["verify_failures"] > 0 and doc["reads"] == 0 and
+          doc["first_mismatch"]["offset"] % 4096 == 0 and
+          doc["first_mismatch"]["offset"] < 8 << 20,
+          f"rc={r.returncode} {doc}")
+    one_line_error(r, 1, "failed verification", "write-only corruption: one stderr line")
 
 
 def umount(mnt):
@@ -396,6 +533,9 @@ def t_usage_errors():
         (["blkback", "--disk", "file:/x,xvda,w", "--queues", "99"], "--queues"),
         (["blkback", "--disk", "file:/x,xvda,w", "--engine", "aio"], "--engine"),
         (["blkback", "--disk", "file:/x,xvda,w", "--what"], "--what"),
+        (["blkback", "--disk", "file:/x,xvda,w", "--features", "some"], "--features"),
+        (["blkback", "--disk", "file:/x,xvda,w", "--features", "none", "--queues", "2"],
+         "--features"),
         (["blkfront", "--vdev", "floppy"], "--vdev"),
         (["blkfront", "--wait", "-1"], "--wait"),
         (["blkfront", "--bs", "0"], "--bs"),
@@ -431,6 +571,33 @@ def t_failures():
         one_line_error(r, 1, "no pvio hostd", "blkfront without hostd: exit 1, one line")
     finally:
         os.unlink(img)
+    # Targets blkback refuses, each named for what is wrong with it.
+    tmpdir = tempfile.mkdtemp(prefix="pvio-blk-test-")
+    empty = sparse_image(0)
+    tiny = sparse_image(100)
+    small = sparse_image(1000)
+    try:
+        for target, needle in ((tmpdir, "is a directory"),
+                               ("/dev/null", "not a regular file or a block device"),
+                               (empty, "is empty"),
+                               (tiny, "smaller than one 512-byte sector")):
+            r = run("blk", "--disk", spec(target), "--runtime", "1")
+            one_line_error(r, 1, needle, f"target {target}: exit 1, names the problem: {needle}")
+            check(f"target {target}: no engine blamed", "engine" not in r.stderr,
+                  r.stderr)
+        # 1000 bytes: one 512-byte sector, less than one --bs block; no
+        # --size was given, so the message must not blame one.
+        r = run("blk", "--disk", spec(small), "--runtime", "1")
+        one_line_error(r, 1, "less than one block of 4096 bytes",
+                       "a disk smaller than --bs: exit 1, one line")
+        check("a disk smaller than --bs: no --size named", "--size" not in r.stderr,
+              r.stderr)
+        r = run("blk", "--disk", spec(small), "--runtime", "1", "--size", "512")
+        one_line_error(r, 2, "--size 512", "an explicit --size too small is bad usage")
+    finally:
+        os.rmdir(tmpdir)
+        for p in (empty, tiny, small):
+            os.unlink(p)
     h = Hostd()
     try:
         r = run("blkfront", "--run-dir", h.dir, "--wait", "1", "--runtime", "1")

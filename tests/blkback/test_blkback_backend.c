@@ -9,13 +9,17 @@
  * Covered: the handshake and every backend key; read, write (partial
  * sectors), flush, barrier, discard, indirect; errors for bad requests;
  * persistent-grant reuse and map-per-request unmapping; multi-queue and
- * multi-page rings; a read-only disk; a frontend and a backend without the
- * optional features; a foreign ABI refused; close and reconnect; each
- * engine; and a malicious frontend whose bad ring indices break its own
- * device while a second device keeps serving.
+ * multi-page rings (orders 0 to 4, each with a full ring in flight); a
+ * read-only disk and a cdrom (info bits, mode); a frontend and a backend
+ * without the optional features; a foreign ABI refused; close and
+ * reconnect; each engine; barrier and flush ordering against writes held
+ * in flight (the "gated" engine below); discard and secure discard on a
+ * loop device (root only); and a malicious frontend whose bad ring indices
+ * break its own device while a second device keeps serving.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +29,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 
 #include <cmocka.h>
 
@@ -38,6 +44,173 @@
 #define NDATA 64
 #define BIT(s) PVIO_XENBUS_STATE_BIT(PVIO_XENBUS_##s)
 
+/* ---- a gated engine, for ordering ------------------------------------------
+ *
+ * blkback finds its engines through blkback_engine_find() over the
+ * explicit blkback_engines[] (include/pvio/blkback_engine.h): this test
+ * links its own list, the real engines plus "gated", so blkback/engines.c
+ * is not pulled from the archive. "gated" does the I/O synchronously
+ * (blkback_io_do_sync, the sync engine's helper) but holds every write
+ * while the gate is closed, as a slow disk would keep it in flight, and
+ * logs each I/O in the order it reached the backing.
+ */
+extern const struct blkback_engine_ops blkback_uring_engine;
+extern const struct blkback_engine_ops blkback_aio_engine;
+extern const struct blkback_engine_ops blkback_sync_engine;
+extern const struct blkback_engine_ops blkback_null_engine;
+
+#define GATE_LOG 64
+
+struct gate_entry {
+	uint8_t op;
+	uint64_t offset;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	bool closed;
+	uint32_t nlog;
+	struct gate_entry log[GATE_LOG];
+} gate = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+struct gated_ctx {
+	const struct blkback_backing *b;
+	struct blkback_io **held, **done;
+	uint32_t depth, nheld, ndone;
+};
+
+static void gate_set(bool closed)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.closed = closed;
+	if (closed)
+		gate.nlog = 0;
+	pthread_mutex_unlock(&gate.lock);
+}
+
+static void gated_do(struct gated_ctx *c, struct blkback_io *io)
+{
+	blkback_io_do_sync(c->b, io);
+	pthread_mutex_lock(&gate.lock);
+	if (gate.nlog < GATE_LOG)
+		gate.log[gate.nlog++] = (struct gate_entry){ io->op, io->offset };
+	pthread_mutex_unlock(&gate.lock);
+	c->done[c->ndone++] = io;
+}
+
+static int gated_open(const struct blkback_engine_params *p, void **out)
+{
+	struct gated_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->b = p->backing;
+	c->depth = p->depth;
+	c->held = calloc(p->depth, sizeof(*c->held));
+	c->done = calloc(p->depth, sizeof(*c->done));
+	if (!c->held || !c->done) {
+		free(c->held);
+		free(c->done);
+		free(c);
+		return -ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+static bool gate_is_closed(void)
+{
+	bool closed;
+
+	pthread_mutex_lock(&gate.lock);
+	closed = gate.closed;
+	pthread_mutex_unlock(&gate.lock);
+	return closed;
+}
+
+static int gated_submit(void *ctx, struct blkback_io *const *ios, uint32_t n)
+{
+	struct gated_ctx *c = ctx;
+	uint32_t i;
+
+	for (i = 0; i < n && c->nheld + c->ndone < c->depth; i++) {
+		if (ios[i]->op == BLKBACK_IO_WRITE && gate_is_closed())
+			c->held[c->nheld++] = ios[i];
+		else
+			gated_do(c, ios[i]);
+	}
+	return (int)i;
+}
+
+static int gated_reap(void *ctx, struct blkback_io **done, uint32_t max, bool wait)
+{
+	struct gated_ctx *c = ctx;
+	uint32_t n;
+
+	if (c->nheld && !gate_is_closed()) {
+		for (uint32_t i = 0; i < c->nheld; i++)
+			gated_do(c, c->held[i]);
+		c->nheld = 0;
+	}
+	if (c->ndone == 0 && wait) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL); /* a held write: the gate opens later */
+	}
+	n = c->ndone < max ? c->ndone : max;
+	memcpy(done, c->done, n * sizeof(*done));
+	memmove(c->done, c->done + n, (c->ndone - n) * sizeof(*c->done));
+	c->ndone -= n;
+	return (int)n;
+}
+
+static uint32_t gated_inflight(void *ctx)
+{
+	struct gated_ctx *c = ctx;
+
+	return c->nheld + c->ndone;
+}
+
+static void gated_stats(void *ctx, struct blkback_engine_stats *st)
+{
+	(void)ctx;
+	memset(st, 0, sizeof(*st));
+}
+
+static void gated_close(void *ctx)
+{
+	struct gated_ctx *c = ctx;
+
+	free(c->held);
+	free(c->done);
+	free(c);
+}
+
+static const struct blkback_engine_ops gated_engine = {
+	.name = "gated",
+	.open = gated_open,
+	.submit = gated_submit,
+	.reap = gated_reap,
+	.inflight = gated_inflight,
+	.stats = gated_stats,
+	.close = gated_close,
+};
+
+const struct blkback_engine_ops *const blkback_engines[] = {
+	&blkback_uring_engine, &blkback_aio_engine, &blkback_sync_engine,
+	&blkback_null_engine, &gated_engine, NULL,
+};
+
+const struct blkback_engine_ops *blkback_engine_find(const char *name)
+{
+	if (!name)
+		return blkback_engines[0];
+	for (size_t i = 0; blkback_engines[i]; i++)
+		if (strcmp(blkback_engines[i]->name, name) == 0)
+			return blkback_engines[i];
+	return NULL;
+}
+
 /* ---- the machine: hostd, the driver domain, the toolstack --------------- */
 
 struct env {
@@ -48,6 +221,7 @@ struct env {
 	struct pvio_xs ts;
 	struct pvio_xs_event ts_ev[8];
 	char disk[2][64];
+	char loopdev[64];                /* a loop device to detach, or "" */
 };
 
 static struct env *E;
@@ -92,6 +266,13 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 
+	if (e->loopdev[0]) { /* also after a failed check */
+		char cmd[96];
+
+		snprintf(cmd, sizeof(cmd), "losetup -d %s", e->loopdev);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not detach %s\n", e->loopdev);
+	}
 	pvio_xs_host_close(&e->ts_host);
 	pvio_domain_disconnect(e->be);
 	pvio_hostd_destroy(e->hostd);
@@ -212,6 +393,17 @@ static int be_read(struct fdev *f, const char *key, uint64_t *v)
 
 	assert_int_equal(pvio_xs_join(path, sizeof(path), f->x.otherend, key), 0);
 	return pvio_xs_read_uint(f->d->xs, 0, path, UINT64_MAX, v);
+}
+
+/* The backend's mode node ("r" or "w"). */
+static const char *be_mode(struct fdev *f)
+{
+	static char mode[8];
+	char path[PVIO_XENBUS_PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/mode", f->x.otherend);
+	assert_int_equal(pvio_xs_read(f->d->xs, 0, path, mode, sizeof(mode), NULL), 0);
+	return mode;
 }
 
 /* Attach, publish rings per opts, go Initialised. Returns the backend state
@@ -674,6 +866,7 @@ static void readonly_disk_refuses_writes_and_says_so(void **s)
 	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
 	assert_int_equal(be_read(&f, "info", &v), 0);
 	assert_int_equal(v, BB_VDISK_READONLY);
+	assert_string_equal(be_mode(&f), "r");
 	assert_int_equal(be_read(&f, "feature-discard", &v), 0);
 	assert_int_equal(v, 0);
 	r = rw_req(&f, PVIO_BLKIF_OP_WRITE, 0, 0, 1);
@@ -903,6 +1096,313 @@ static void libaio_engine_serves_a_frontend(void **s) { (void)s; one_engine_end_
 static void sync_engine_serves_a_frontend(void **s) { (void)s; one_engine_end_to_end("sync"); }
 static void null_engine_serves_a_frontend(void **s) { (void)s; one_engine_end_to_end("null"); }
 
+static void tweak_gated(struct pvio_blkback_config *c)
+{
+	c->engine = "gated";
+}
+
+/* Queue n requests and kick once. */
+static void fe_send_all(struct fdev *f, uint32_t qi, const struct pvio_blkif_request *r,
+			uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(pvio_ring_front_put_req(&f->q[qi].ring, &r[i], sizeof(r[i])), 0);
+	if (pvio_ring_front_push(&f->q[qi].ring) == 1)
+		assert_int_equal(pvio_evtchn_notify(f->d->evtchn, f->q[qi].port), 0);
+}
+
+static void expect_log(uint32_t i, uint8_t op, uint64_t offset)
+{
+	assert_true(i < gate.nlog);
+	assert_int_equal(gate.log[i].op, op);
+	if (op != BLKBACK_IO_FLUSH)
+		assert_int_equal(gate.log[i].offset, offset);
+}
+
+/*
+ * Ordering against the real backend, with writes held in flight by the
+ * gated engine. A barrier (blkif.h; Linux's blkback drains the same way)
+ * waits until every earlier write has completed: nothing of it reaches
+ * the backing, and it is not answered, while they are in flight. A flush
+ * makes the writes acknowledged before it durable: it reaches the backing
+ * after them and they are on the backing once it is answered.
+ */
+static void barrier_waits_for_earlier_writes_and_flush_follows_acked_ones(void **s)
+{
+	struct pvio_domain *d = domain_new("guest");
+	struct bdev *b = bdev_new(d->domid, spec_rw(0, "xvda"), tweak_gated);
+	struct fe_opts o = { .order = 0 };
+	struct pvio_blkif_request r[5];
+	struct pvio_blkif_response rsp;
+	unsigned char back[PVIO_PAGE_SIZE];
+	struct fdev f;
+	int fd;
+
+	(void)s;
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+
+	/* 1. Four writes, then a barrier without data, in one kick. */
+	gate_set(true);
+	for (uint32_t i = 0; i < 4; i++) {
+		fill(data_page(&f, i), PVIO_PAGE_SIZE, 10 + i);
+		r[i] = rw_req(&f, PVIO_BLKIF_OP_WRITE, 8 * i, i, 1);
+	}
+	r[4] = rw_req(&f, PVIO_BLKIF_OP_WRITE_BARRIER, 0, 0, 0);
+	fe_send_all(&f, 0, r, 5);
+	/* The writes are held: nothing may be answered, whatever the wait. */
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(pvio_blkif_front_get_rsp(&f.q[0].ring, &rsp), 0);
+		usleep(1000);
+	}
+	pthread_mutex_lock(&gate.lock);
+	assert_int_equal(gate.nlog, 0); /* the barrier's flush waits too */
+	pthread_mutex_unlock(&gate.lock);
+	gate_set(false);
+	for (uint32_t i = 0; i < 5; i++) {
+		rsp = fe_recv(&f, 0);
+		assert_int_equal(rsp.status, PVIO_BLKIF_RSP_OKAY);
+		if (i < 4)
+			assert_int_not_equal(rsp.id, r[4].id);
+		else
+			assert_int_equal(rsp.id, r[4].id); /* answered last */
+	}
+	pthread_mutex_lock(&gate.lock);
+	assert_int_equal(gate.nlog, 5);
+	for (uint32_t i = 0; i < 4; i++)
+		expect_log(i, BLKBACK_IO_WRITE, (uint64_t)i * PVIO_PAGE_SIZE);
+	expect_log(4, BLKBACK_IO_FLUSH, 0);
+	pthread_mutex_unlock(&gate.lock);
+
+	/* 2. Three writes, then a barrier carrying data: its write too waits. */
+	gate_set(true);
+	for (uint32_t i = 0; i < 4; i++) {
+		fill(data_page(&f, i), PVIO_PAGE_SIZE, 20 + i);
+		r[i] = rw_req(&f, i < 3 ? PVIO_BLKIF_OP_WRITE : PVIO_BLKIF_OP_WRITE_BARRIER,
+			      64 + 8 * i, i, 1);
+	}
+	fe_send_all(&f, 0, r, 4);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(pvio_blkif_front_get_rsp(&f.q[0].ring, &rsp), 0);
+		usleep(1000);
+	}
+	gate_set(false);
+	for (uint32_t i = 0; i < 4; i++) {
+		rsp = fe_recv(&f, 0);
+		assert_int_equal(rsp.status, PVIO_BLKIF_RSP_OKAY);
+		assert_true(i == 3 ? rsp.id == r[3].id : rsp.id != r[3].id);
+	}
+	pthread_mutex_lock(&gate.lock);
+	assert_int_equal(gate.nlog, 5);
+	for (uint32_t i = 0; i < 4; i++)
+		expect_log(i, BLKBACK_IO_WRITE, (64 + 8 * i) * 512ull);
+	expect_log(4, BLKBACK_IO_FLUSH, 0);
+	pthread_mutex_unlock(&gate.lock);
+
+	/* 3. Writes acknowledged, then a flush: it reaches the backing after
+	 * them, and once it is answered their data is on the backing. */
+	gate_set(false);
+	pthread_mutex_lock(&gate.lock);
+	gate.nlog = 0;
+	pthread_mutex_unlock(&gate.lock);
+	for (uint32_t i = 0; i < 4; i++) {
+		fill(data_page(&f, i), PVIO_PAGE_SIZE, 30 + i);
+		r[i] = rw_req(&f, PVIO_BLKIF_OP_WRITE, 256 + 8 * i, i, 1);
+		assert_int_equal(fe_do(&f, 0, &r[i]), PVIO_BLKIF_RSP_OKAY);
+	}
+	r[4] = rw_req(&f, PVIO_BLKIF_OP_FLUSH_DISKCACHE, 0, 0, 0);
+	assert_int_equal(fe_do(&f, 0, &r[4]), PVIO_BLKIF_RSP_OKAY);
+	pthread_mutex_lock(&gate.lock);
+	assert_int_equal(gate.nlog, 5);
+	expect_log(4, BLKBACK_IO_FLUSH, 0);
+	pthread_mutex_unlock(&gate.lock);
+	fd = open(E->disk[0], O_RDONLY);
+	assert_true(fd >= 0);
+	for (uint32_t i = 0; i < 4; i++) {
+		assert_int_equal(pread(fd, back, sizeof(back), (256 + 8 * i) * 512),
+				 (ssize_t)sizeof(back));
+		assert_memory_equal(back, data_page(&f, i), sizeof(back));
+	}
+	close(fd);
+	fe_close(&f);
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+/* Run a command, return its first line of output ("" on failure). */
+static int sh_line(char *out, size_t size, const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	FILE *p;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	out[0] = '\0';
+	p = popen(cmd, "r");
+	if (!p)
+		return -errno;
+	if (fgets(out, (int)size, p))
+		out[strcspn(out, "\n")] = '\0';
+	rc = pclose(p);
+	return rc == 0 ? 0 : -EIO;
+}
+
+/*
+ * Discard on a block device (a loop device over a temp file): BLKDISCARD,
+ * then the range reads back as zeroes. Secure discard is advertised
+ * exactly when the kernel takes BLKSECDISCARD on the device; when it does
+ * not (loop devices), a secure discard is EOPNOTSUPP and erases nothing.
+ */
+static void block_device_discard_then_read_and_secure_discard(void **s)
+{
+	struct pvio_domain *d;
+	struct bdev *b;
+	struct fe_opts o = { .order = 0 };
+	struct pvio_blkif_request r;
+	struct pvio_blkif_request_discard dr = {
+		.operation = PVIO_BLKIF_OP_DISCARD, .id = 5, .sector_number = 64,
+		.nr_sectors = 16,
+	};
+	char dev[64], spec[128];
+	uint64_t v, secure_ok;
+	struct fdev f;
+	int fd;
+
+	(void)s;
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(sh_line(dev, sizeof(dev), "losetup -f --show %s", E->disk[1]), 0);
+	assert_true(strncmp(dev, "/dev/loop", 9) == 0);
+	snprintf(E->loopdev, sizeof(E->loopdev), "%s", dev);
+	fd = open(dev, O_RDWR);
+	assert_true(fd >= 0);
+	{
+		/* The kernel's answer, on a block past the ones used below. */
+		uint64_t range[2] = { DISK_BYTES - 4096, 4096 };
+
+		secure_ok = ioctl(fd, BLKSECDISCARD, range) == 0;
+	}
+	close(fd);
+	d = domain_new("guest");
+	snprintf(spec, sizeof(spec), "format=raw,vdev=xvde,access=rw,target=%s", dev);
+	b = bdev_new(d->domid, spec, NULL);
+	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+	assert_int_equal(be_read(&f, "feature-discard", &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(be_read(&f, "discard-secure", &v), 0);
+	assert_int_equal(v, secure_ok);
+
+	write_read_check(&f, 0, 64, 2, 3);
+	memset(&r, 0, sizeof(r));
+	memcpy(&r, &dr, sizeof(dr));
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+	memset(data_page(&f, 40), 0xee, 2 * PVIO_PAGE_SIZE);
+	r = rw_req(&f, PVIO_BLKIF_OP_READ, 64, 40, 2);
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+	for (uint32_t i = 0; i < 2 * PVIO_PAGE_SIZE; i++)
+		assert_int_equal(data_page(&f, 40)[i], 0);
+
+	/* Secure discard of freshly written data. */
+	write_read_check(&f, 0, 128, 1, 4);
+	dr.flag = PVIO_BLKIF_DISCARD_SECURE;
+	dr.sector_number = 128;
+	dr.nr_sectors = 8;
+	memcpy(&r, &dr, sizeof(dr));
+	assert_int_equal(fe_do(&f, 0, &r),
+			 secure_ok ? PVIO_BLKIF_RSP_OKAY : PVIO_BLKIF_RSP_EOPNOTSUPP);
+	r = rw_req(&f, PVIO_BLKIF_OP_READ, 128, 40, 1);
+	assert_int_equal(fe_do(&f, 0, &r), PVIO_BLKIF_RSP_OKAY);
+	if (secure_ok) {
+		for (uint32_t i = 0; i < PVIO_PAGE_SIZE; i++)
+			assert_int_equal(data_page(&f, 40)[i], 0);
+	} else {
+		assert_memory_equal(data_page(&f, 40), data_page(&f, 0), PVIO_PAGE_SIZE);
+	}
+	fe_close(&f);
+	fe_release(&f);
+	bdev_free(b);
+	pvio_domain_disconnect(d);
+}
+
+/* A cdrom, in xl's syntax and in the legacy one ("path,raw,hdc:cdrom,r"):
+ * info has the cdrom, removable and read-only bits (a cdrom is read-only),
+ * and mode is "r". */
+static void cdrom_disk_sets_info_bits_and_mode(void **s)
+{
+	static const struct { const char *access; uint64_t info; const char *mode; } c[] = {
+		{ "ro", BB_VDISK_CDROM | BB_VDISK_REMOVABLE | BB_VDISK_READONLY, "r" },
+		{ NULL, BB_VDISK_CDROM | BB_VDISK_REMOVABLE | BB_VDISK_READONLY, "r" },
+	};
+
+	(void)s;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct pvio_domain *d = domain_new("guest");
+		struct fe_opts o = { .order = -1 };
+		struct bdev *b;
+		struct fdev f;
+		uint64_t v;
+
+		if (c[i].access)
+			snprintf(spec_buf, sizeof(spec_buf),
+				 "format=raw,vdev=xvdb,access=%s,devtype=cdrom,target=%s",
+				 c[i].access, E->disk[0]);
+		else
+			snprintf(spec_buf, sizeof(spec_buf), "%s,raw,hdc:cdrom,r", E->disk[0]);
+		b = bdev_new(d->domid, spec_buf, NULL);
+		assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+		assert_int_equal(be_read(&f, "info", &v), 0);
+		assert_int_equal(v, c[i].info);
+		assert_string_equal(be_mode(&f), c[i].mode);
+		fe_close(&f);
+		fe_release(&f);
+		bdev_free(b);
+		pvio_domain_disconnect(d);
+	}
+}
+
+/* Ring orders 0 to 4 (1 to 16 pages): each negotiated, served, and a
+ * full ring of requests in flight at once answered. */
+static void every_ring_order_serves_a_full_ring(void **s)
+{
+	(void)s;
+	for (int order = 0; order <= 4; order++) {
+		struct pvio_domain *d = domain_new("guest");
+		struct bdev *b = bdev_new(d->domid, spec_rw(0, "xvda"), NULL);
+		struct fe_opts o = { .order = order };
+		struct pvio_blkback_stats st;
+		struct pvio_blkif_request r;
+		struct fdev f;
+		uint64_t v;
+		uint32_t n;
+
+		assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
+		pvio_blkback_stats(b->bb, &st);
+		assert_int_equal(st.ring_pages, 1u << order);
+		n = f.q[0].ring.nr_slots;
+		assert_int_equal(n, pvio_blkif_ring_nr_slots((size_t)PVIO_PAGE_SIZE << order));
+		write_read_check(&f, 0, 8 * (uint64_t)order, 4, (unsigned)order);
+		for (uint32_t i = 0; i < n; i++) {
+			r = rw_req(&f, PVIO_BLKIF_OP_READ, 8 * i, i % NDATA, 1);
+			assert_int_equal(pvio_ring_front_put_req(&f.q[0].ring, &r, sizeof(r)), 0);
+		}
+		if (pvio_ring_front_push(&f.q[0].ring) == 1)
+			assert_int_equal(pvio_evtchn_notify(d->evtchn, f.q[0].port), 0);
+		for (uint32_t i = 0; i < n; i++)
+			assert_int_equal(fe_recv(&f, 0).status, PVIO_BLKIF_RSP_OKAY);
+		pvio_blkback_stats(b->bb, &st);
+		assert_int_equal(st.req_read, n + 1);
+		assert_int_equal(be_read(&f, "max-ring-page-order", &v), 0);
+		assert_int_equal(v, 4);
+		fe_close(&f);
+		fe_release(&f);
+		bdev_free(b);
+		pvio_domain_disconnect(d);
+	}
+}
+
 static void bad_ring_indices_break_only_that_device(void **s)
 {
 	struct pvio_domain *d1 = domain_new("evil"), *d2 = domain_new("good");
@@ -966,6 +1466,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(sync_engine_serves_a_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(null_engine_serves_a_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_ring_indices_break_only_that_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(barrier_waits_for_earlier_writes_and_flush_follows_acked_ones, setup, teardown),
+		cmocka_unit_test_setup_teardown(block_device_discard_then_read_and_secure_discard, setup, teardown),
+		cmocka_unit_test_setup_teardown(cdrom_disk_sets_info_bits_and_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(every_ring_order_serves_a_full_ring, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
