@@ -365,7 +365,8 @@ static bool any_tx_rsp(const struct pvio_netfront *nf)
 {
 	for (uint32_t n = 0; n < nf->nr_queues; n++) {
 		const struct nf_queue *q = &nf->q[n];
-		if (pvio_load_acquire(&q->tx.sring->rsp_prod) != q->tx.rsp_cons)
+		if (pvio_load_acquire(&q->tx.sring->rsp_prod) !=
+		    atomic_load_explicit(&q->tx_cons_seen, memory_order_relaxed))
 			return true;
 	}
 	return false;

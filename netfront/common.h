@@ -219,6 +219,9 @@ struct nf_queue {
 	/* tx (tx_lock) */
 	_Atomic uint32_t tx_lock;
 	struct pvio_ring_front tx;
+	/* tx.rsp_cons as the last reap left it, for lock-free peeks (the
+	 * ring's own field is the lock holder's); rx_cons_seen the same. */
+	_Atomic uint32_t tx_cons_seen;
 	void *tx_sring;
 	uint32_t tx_ring_pfn;
 	pvio_grant_ref_t tx_ring_ref;
@@ -238,6 +241,7 @@ struct nf_queue {
 	/* rx (rx_lock) */
 	_Atomic uint32_t rx_lock;
 	struct pvio_ring_front rx;
+	_Atomic uint32_t rx_cons_seen;
 	void *rx_sring;
 	uint32_t rx_ring_pfn;
 	pvio_grant_ref_t rx_ring_ref;
