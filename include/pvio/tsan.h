@@ -17,6 +17,17 @@
  *   pvio_tsan_wire_received() after each receive: one release/acquire
  *   object for every store socket, which is how TSan itself treats the
  *   sockets it creates (one object for all of them).
+ * - Objects handed over by a library TSan cannot see into: DPDK's rings
+ *   and ethdev queues synchronise with plain accesses and compiler
+ *   barriers (x86's ordering), much of it inside uninstrumented libraries.
+ *   Where an mbuf (or a pointer pvio gave DPDK, as a zero-copy mbuf's
+ *   free-callback argument) goes into DPDK in one thread and comes out in
+ *   another, pvio_tsan_release(obj) / pvio_tsan_release_each() before the
+ *   hand-over and pvio_tsan_acquire(obj) / pvio_tsan_acquire_each() where
+ *   it comes out state the order DPDK guarantees: everything the sender
+ *   did before (the packet's bytes too) is before what the receiver does.
+ *   The same for the mempool: release before freeing an mbuf that was
+ *   used, acquire after allocating one.
  */
 #ifndef PVIO_TSAN_H
 #define PVIO_TSAN_H
@@ -47,6 +58,28 @@ static inline void pvio_tsan_wire_received(void)
 {
 	__tsan_acquire(&pvio_tsan_wire_sync);
 }
+
+static inline void pvio_tsan_release(void *obj)
+{
+	__tsan_release(obj);
+}
+
+static inline void pvio_tsan_acquire(void *obj)
+{
+	__tsan_acquire(obj);
+}
+
+static inline void pvio_tsan_release_each(void *const *objs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		__tsan_release(objs[i]);
+}
+
+static inline void pvio_tsan_acquire_each(void *const *objs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		__tsan_acquire(objs[i]);
+}
 #else
 static inline void pvio_tsan_wire_sent(void)
 {
@@ -54,6 +87,28 @@ static inline void pvio_tsan_wire_sent(void)
 
 static inline void pvio_tsan_wire_received(void)
 {
+}
+
+static inline void pvio_tsan_release(void *obj)
+{
+	(void)obj;
+}
+
+static inline void pvio_tsan_acquire(void *obj)
+{
+	(void)obj;
+}
+
+static inline void pvio_tsan_release_each(void *const *objs, unsigned n)
+{
+	(void)objs;
+	(void)n;
+}
+
+static inline void pvio_tsan_acquire_each(void *const *objs, unsigned n)
+{
+	(void)objs;
+	(void)n;
 }
 #endif
 

@@ -133,7 +133,9 @@ static void inject(struct rte_ring *r, const uint8_t *data, uint32_t len)
 	struct rte_mbuf *m = rte_pktmbuf_alloc((struct rte_mempool *)E->mp);
 
 	assert_non_null(m);
+	pvio_tsan_acquire(m);
 	memcpy(rte_pktmbuf_append(m, (uint16_t)len), data, len);
+	pvio_tsan_release(m);
 	assert_int_equal(rte_ring_enqueue(r, m), 0);
 }
 
@@ -147,6 +149,7 @@ static struct rte_mbuf *take(struct rte_ring *r, unsigned ms)
 			return NULL;
 		msleep(1);
 	}
+	pvio_tsan_acquire(m); /* DPDK's hand-over, for TSan (<pvio/tsan.h>) */
 	return m;
 }
 

@@ -165,6 +165,7 @@ static struct rte_mbuf *ring_take(struct rte_ring *r, unsigned ms)
 			return NULL;
 		msleep(1);
 	}
+	pvio_tsan_acquire(m); /* DPDK's hand-over, for TSan (<pvio/tsan.h>) */
 	return m;
 }
 
@@ -186,6 +187,7 @@ static void inject_tso(struct rte_ring *r, const uint8_t *data, uint32_t len, ui
 	struct rte_mbuf *m = rte_pktmbuf_alloc((struct rte_mempool *)E->mp);
 
 	assert_non_null(m);
+	pvio_tsan_acquire(m);
 	memcpy(rte_pktmbuf_append(m, (uint16_t)len), data, len);
 	if (mss) {
 		m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4;
@@ -194,6 +196,7 @@ static void inject_tso(struct rte_ring *r, const uint8_t *data, uint32_t len, ui
 		m->l3_len = 20;
 		m->l4_len = 20;
 	}
+	pvio_tsan_release(m);
 	assert_int_equal(rte_ring_enqueue(r, m), 0);
 }
 
