@@ -1299,7 +1299,7 @@ static int queue_ring_renew(struct bf_queue *q)
 		q->revokes++;
 	}
 	if (q->sring && pinned) {
-		bf->rings_leaked += q->nr_ring_pages;
+		atomic_fetch_add_explicit(&bf->rings_leaked, q->nr_ring_pages, memory_order_relaxed);
 	} else if (q->sring) {
 		if (q->nr_ring_pages > 1)
 			pvio_domain_vunmap(d, q->sring, q->nr_ring_pages);
@@ -1330,7 +1330,7 @@ int bf_recover_rings(struct pvio_blkfront *bf)
 		if (err)
 			return err;
 	}
-	bf->reissued += taken;
+	atomic_fetch_add_explicit(&bf->reissued, taken, memory_order_relaxed);
 	return (int)taken;
 }
 

@@ -232,7 +232,8 @@ struct pvio_blkfront {
 	struct bf_buf bufs[BF_MAX_BUFS];
 	/* device-wide counters */
 	_Atomic uint64_t wakeups, polls_hit, protocol_errors, errors;
-	uint64_t reconnects, reissued, rings_leaked; /* control path's */
+	/* control path's; pvio_blkfront_get_stats() reads them from any thread */
+	_Atomic uint64_t reconnects, reissued, rings_leaked;
 	struct bf_queue q[PVIO_BLKFRONT_MAX_QUEUES];
 };
 
