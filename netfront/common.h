@@ -293,7 +293,8 @@ struct pvio_netfront {
 	_Atomic uint32_t sleepers;
 	_Atomic uint64_t wakeups, protocol_errors;
 	_Atomic uint32_t epoch;         /* bumped by each reconnect (new ports) */
-	uint64_t reconnects, rings_leaked; /* control path's */
+	/* control path's; pvio_netfront_get_stats() reads them from any thread */
+	_Atomic uint64_t reconnects, rings_leaked;
 	_Atomic uint64_t tx_lost;
 	/* zero-copy buffers */
 	_Atomic uint32_t buf_lock;
