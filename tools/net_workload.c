@@ -227,7 +227,7 @@ static void progress_line(const struct net_workload_config *cfg, uint64_t t0, ui
 }
 
 int net_workload_run(struct pvio_netfront *nf, const struct net_workload_config *cfg,
-		     volatile sig_atomic_t *stop, struct net_workload_result *res,
+		     _Atomic int *stop, struct net_workload_result *res,
 		     char *msg, size_t msg_size)
 {
 	struct pvio_netfront_pkt pkts[NET_BURST_MAX];
