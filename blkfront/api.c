@@ -177,9 +177,9 @@ void pvio_blkfront_get_stats(const struct pvio_blkfront *bf,
 	st->polls_hit = atomic_load_explicit(&bf->polls_hit, memory_order_relaxed);
 	st->protocol_errors = atomic_load_explicit(&bf->protocol_errors, memory_order_relaxed);
 	st->errors = atomic_load_explicit(&bf->errors, memory_order_relaxed);
-	st->reconnects = bf->reconnects;
-	st->reissued = bf->reissued;
-	st->rings_leaked = bf->rings_leaked;
+	st->reconnects = atomic_load_explicit(&bf->reconnects, memory_order_relaxed);
+	st->reissued = atomic_load_explicit(&bf->reissued, memory_order_relaxed);
+	st->rings_leaked = atomic_load_explicit(&bf->rings_leaked, memory_order_relaxed);
 }
 
 int pvio_blkfront_check_backend(struct pvio_blkfront *bf, int timeout_ms)

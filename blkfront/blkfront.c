@@ -273,7 +273,8 @@ static void deliver(struct pvio_blkfront *bf, struct done_list *done)
 			else
 				bf->cq_head = req;
 			bf->cq_tail = req;
-			bf->cq_len++;
+			atomic_store_explicit(&bf->cq_len, atomic_load_explicit(
+				&bf->cq_len, memory_order_relaxed) + 1, memory_order_release);
 			bf_unlock(&bf->cq_lock);
 			atomic_fetch_sub_explicit(&bf->outstanding, 1, memory_order_acq_rel);
 		}
@@ -701,6 +702,7 @@ static int queue_reap(struct bf_queue *q, struct done_list *done, bool *kick_nee
 		revoke_retry(q);
 	backlog_run(q, done);
 	*kick_needed = ring_push(q);
+	atomic_store_explicit(&q->rsp_cons_seen, q->ring.rsp_cons, memory_order_relaxed);
 	bf_unlock(&q->lock);
 	return n;
 }
@@ -748,10 +750,10 @@ static bool responses_waiting(struct pvio_blkfront *bf)
 {
 	for (uint32_t n = 0; n < bf->nr_queues; n++) {
 		struct bf_queue *q = &bf->q[n];
-		/* A racy peek at the shared index: only a hint to stop
-		 * polling; queue_reap() reads it properly under the lock. */
+		/* A peek without the lock: only a hint to stop polling;
+		 * queue_reap() reads the ring properly under it. */
 		uint32_t prod = pvio_load_acquire(&q->ring.sring->rsp_prod);
-		if (prod != q->ring.rsp_cons)
+		if (prod != atomic_load_explicit(&q->rsp_cons_seen, memory_order_relaxed))
 			return true;
 	}
 	return false;
@@ -896,8 +898,7 @@ static bool pred_cq(struct pvio_blkfront *bf, void *arg)
 {
 	unsigned min = *(unsigned *)arg;
 
-	return atomic_load_explicit((_Atomic uint32_t *)&bf->cq_len,
-				    memory_order_acquire) >= min;
+	return atomic_load_explicit(&bf->cq_len, memory_order_acquire) >= min;
 }
 
 int pvio_blkfront_getevents(struct pvio_blkfront *bf,
@@ -922,7 +923,8 @@ int pvio_blkfront_getevents(struct pvio_blkfront *bf,
 		if (!bf->cq_head)
 			bf->cq_tail = NULL;
 		req->pvt.next = NULL;
-		bf->cq_len--;
+		atomic_store_explicit(&bf->cq_len, atomic_load_explicit(
+			&bf->cq_len, memory_order_relaxed) - 1, memory_order_relaxed);
 		reqs[n++] = req;
 	}
 	bf_unlock(&bf->cq_lock);
@@ -1297,7 +1299,7 @@ static int queue_ring_renew(struct bf_queue *q)
 		q->revokes++;
 	}
 	if (q->sring && pinned) {
-		bf->rings_leaked += q->nr_ring_pages;
+		atomic_fetch_add_explicit(&bf->rings_leaked, q->nr_ring_pages, memory_order_relaxed);
 	} else if (q->sring) {
 		if (q->nr_ring_pages > 1)
 			pvio_domain_vunmap(d, q->sring, q->nr_ring_pages);
@@ -1328,7 +1330,7 @@ int bf_recover_rings(struct pvio_blkfront *bf)
 		if (err)
 			return err;
 	}
-	bf->reissued += taken;
+	atomic_fetch_add_explicit(&bf->reissued, taken, memory_order_relaxed);
 	return (int)taken;
 }
 
@@ -1382,6 +1384,7 @@ int bf_queue_ring_alloc(struct bf_queue *q, uint32_t nr_pages)
 	err = pvio_blkif_front_init(&q->ring, q->sring, (size_t)nr_pages * PVIO_PAGE_SIZE);
 	if (err)
 		return err;
+	atomic_store_explicit(&q->rsp_cons_seen, q->ring.rsp_cons, memory_order_relaxed);
 	q->nr_slots = q->ring.nr_slots;
 	for (uint32_t i = 0; i < nr_pages; i++) {
 		err = pvio_gnt_grant(d->gnt, bf->info.backend_id, q->ring_pfn + i,

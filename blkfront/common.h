@@ -158,6 +158,9 @@ struct bf_queue {
 	uint32_t idx;
 	_Atomic uint32_t lock;
 	struct pvio_ring_front ring;
+	/* ring.rsp_cons as the last reap left it, for the lock-free peek of
+	 * threads that spin (ring.rsp_cons itself is the lock holder's). */
+	_Atomic uint32_t rsp_cons_seen;
 	void *sring;
 	uint32_t ring_pfn;
 	uint32_t nr_ring_pages;
@@ -223,13 +226,14 @@ struct pvio_blkfront {
 	/* completion queue of requests without a callback */
 	_Atomic uint32_t cq_lock;
 	struct pvio_blkfront_req *cq_head, *cq_tail;
-	uint32_t cq_len;
+	_Atomic uint32_t cq_len;      /* written under cq_lock, read without */
 	/* zero-copy buffers */
 	_Atomic uint32_t buf_lock;
 	struct bf_buf bufs[BF_MAX_BUFS];
 	/* device-wide counters */
 	_Atomic uint64_t wakeups, polls_hit, protocol_errors, errors;
-	uint64_t reconnects, reissued, rings_leaked; /* control path's */
+	/* control path's; pvio_blkfront_get_stats() reads them from any thread */
+	_Atomic uint64_t reconnects, reissued, rings_leaked;
 	struct bf_queue q[PVIO_BLKFRONT_MAX_QUEUES];
 };
 

@@ -440,7 +440,7 @@ int bf_xenbus_reconnect(struct pvio_blkfront *bf, int timeout_ms)
 		return err;
 	err = handshake(bf, true);
 	if (err == 0)
-		bf->reconnects++;
+		atomic_fetch_add_explicit(&bf->reconnects, 1, memory_order_relaxed);
 	return err;
 }
 

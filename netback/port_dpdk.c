@@ -619,6 +619,7 @@ static int dpdk_tx_copy_buf(void *ctx, uint32_t q, struct netback_pkt *pkt)
 	(void)q;
 	if (!m)
 		return -ENOBUFS;
+	pvio_tsan_acquire(m); /* its last owner's release (<pvio/tsan.h>) */
 	if (pkt->len > rte_pktmbuf_tailroom(m)) {
 		rte_pktmbuf_free(m);
 		return -ENOBUFS;
@@ -641,6 +642,7 @@ static void dpdk_tx_copy_abort(void *ctx, uint32_t q, struct netback_pkt *pkt)
 static void zc_free(void *addr, void *opaque)
 {
 	(void)addr;
+	pvio_tsan_acquire(opaque); /* build_zc()'s release: DPDK's order */
 	netback_port_tx_done(opaque);
 }
 
@@ -718,6 +720,7 @@ static struct rte_mbuf *build_zc(struct dpdk_vif *v, struct netback_pkt *p, void
 			rte_pktmbuf_free(h);
 			return NULL;
 		}
+		pvio_tsan_acquire(h);
 		(void)nb_pkt_gather(p, rte_pktmbuf_mtod(h, uint8_t *), hdr);
 		h->data_len = (uint16_t)hdr;
 	}
@@ -725,8 +728,13 @@ static struct rte_mbuf *build_zc(struct dpdk_vif *v, struct netback_pkt *p, void
 		rte_pktmbuf_free(h);
 		return NULL;
 	}
+	pvio_tsan_acquire_each((void **)segs, nseg);
 	sh->free_cb = zc_free;
 	sh->fcb_opaque = owner;
+	/* The owner comes back in zc_free(), in whichever thread frees the
+	 * last segment, ordered by DPDK's ring and refcount: TSan cannot see
+	 * that order (<pvio/tsan.h>), so state it. */
+	pvio_tsan_release(owner);
 	rte_mbuf_ext_refcnt_set(sh, (uint16_t)nseg);
 	head = h;
 	{
@@ -816,6 +824,7 @@ static uint16_t uplink_send(struct dpdk_dev *d, uint32_t dq, struct rte_mbuf **m
 {
 	uint16_t sent = 0;
 
+	pvio_tsan_release_each((void **)m, n); /* <pvio/tsan.h> */
 	rte_spinlock_lock(&d->txl[dq]);
 	for (int tries = 0; sent < n && tries < 4; tries++)
 		sent += rte_eth_tx_burst(d->port, (uint16_t)dq, m + sent, n - sent);
@@ -826,6 +835,7 @@ static uint16_t uplink_send(struct dpdk_dev *d, uint32_t dq, struct rte_mbuf **m
 /* Deliver one mbuf to a vif's inbox (switch mode), or free it. */
 static void to_vport(struct dpdk_vif *to, struct rte_mbuf *m)
 {
+	pvio_tsan_release(m);
 	if (!to || rte_ring_enqueue(to->inbox, m) != 0) {
 		if (to)
 			atomic_fetch_add_explicit(&to->dropped, 1, memory_order_relaxed);
@@ -996,6 +1006,7 @@ static void uplink_poll(struct dpdk_dev *d)
 	if (!d->started || !rte_spinlock_trylock(&d->rxl[0]))
 		return;
 	n = rte_eth_rx_burst(d->port, 0, m, BURST);
+	pvio_tsan_acquire_each((void **)m, n);
 	now = n ? pvio_now_ns() : 0;
 	pthread_rwlock_rdlock(&d->vlock);
 	for (uint16_t i = 0; i < n; i++) {
@@ -1035,6 +1046,7 @@ static int dpdk_recv(void *ctx, uint32_t q, struct netback_pkt *pkts, uint32_t m
 		if (v->nq > d->ndq)
 			rte_spinlock_unlock(&d->rxl[dq]);
 	}
+	pvio_tsan_acquire_each((void **)m, n);
 	for (uint32_t i = 0; i < n; i++)
 		to_pkt(m[i], &pkts[i]);
 	return (int)n;
@@ -1065,13 +1077,17 @@ static void dpdk_rx_release(void *ctx, uint32_t q, struct netback_pkt *pkts, uin
 		/* one mempool put per burst, not one per packet */
 		m[nm++] = mb;
 		if (nm == BURST) {
+			/* Back to the pool: the next owner acquires it. */
+			pvio_tsan_release_each((void **)m, nm);
 			rte_pktmbuf_free_bulk(m, nm);
 			nm = 0;
 		}
 		pkts[i].port_priv = NULL;
 	}
-	if (nm)
+	if (nm) {
+		pvio_tsan_release_each((void **)m, nm);
 		rte_pktmbuf_free_bulk(m, nm);
+	}
 }
 
 const struct netback_port_ops nb_port_dpdk = {

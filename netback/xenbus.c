@@ -229,7 +229,8 @@ static int connect(struct pvio_netback *nb)
 	if (!rx_copy && !nb->offer_flip)
 		return fatal(nb, -EOPNOTSUPP,
 			     "request-rx-copy is 0 (page flipping) but feature-rx-flip is not offered");
-	nb->rx_flip = !rx_copy;
+	bool rx_flip = !rx_copy, mcast_ctrl = false, split;
+
 	nb->fe_rx_notify = fe_feature(nb, "rx-notify");
 	nb->fe_sg = fe_feature(nb, "sg");
 	nb->fe_gso4 = nb->fe_sg && fe_feature(nb, "gso-tcpv4");
@@ -242,17 +243,22 @@ static int connect(struct pvio_netback *nb)
 		char path[PVIO_XENBUS_PATH_MAX + 64];
 		uint64_t v = 0;
 
-		nb->mcast_ctrl = false;
 		if (nb->offer_mcast &&
 		    pvio_xs_join(path, sizeof(path), nb->xdev.otherend,
 				 "request-multicast-control") == 0 &&
 		    pvio_xs_read_uint(nb->cfg.xs, PVIO_XS_TX_NONE, path, UINT64_MAX, &v) == 0)
-			nb->mcast_ctrl = v != 0;
+			mcast_ctrl = v != 0;
 	}
 	pthread_mutex_lock(&nb->mcast_lock);
 	nb->nr_mcast = 0;
 	pthread_mutex_unlock(&nb->mcast_lock);
-	nb->split = wants_split(nb, (uint32_t)nq);
+	split = wants_split(nb, (uint32_t)nq);
+	/* pvio_netback_stats() reads these under the lock, any time. */
+	pthread_mutex_lock(&nb->lock);
+	nb->rx_flip = rx_flip;
+	nb->mcast_ctrl = mcast_ctrl;
+	nb->split = split;
+	pthread_mutex_unlock(&nb->lock);
 
 	q = calloc(nq, sizeof(*q));
 	if (!q)

@@ -102,7 +102,7 @@ int nf_ring_page_renew(struct pvio_netfront *nf, uint32_t *pfn, void **sring,
 	if (*ref != PVIO_GNT_REF_INVALID) {
 		if (pvio_gnt_revoke(d->gnt, *ref) == -EBUSY) {
 			/* Pinned by the dead backend: never reuse the page. */
-			nf->rings_leaked++;
+			atomic_fetch_add_explicit(&nf->rings_leaked, 1, memory_order_relaxed);
 			*sring = NULL;
 		}
 		*ref = PVIO_GNT_REF_INVALID;
@@ -313,8 +313,8 @@ void pvio_netfront_get_stats(const struct pvio_netfront *nf,
 	}
 	st->protocol_errors = LD(nf->protocol_errors);
 	st->wakeups = LD(nf->wakeups);
-	st->reconnects = nf->reconnects;
-	st->rings_leaked = nf->rings_leaked;
+	st->reconnects = LD(nf->reconnects);
+	st->rings_leaked = LD(nf->rings_leaked);
 	st->tx_lost = LD(nf->tx_lost);
 }
 
@@ -365,7 +365,8 @@ static bool any_tx_rsp(const struct pvio_netfront *nf)
 {
 	for (uint32_t n = 0; n < nf->nr_queues; n++) {
 		const struct nf_queue *q = &nf->q[n];
-		if (pvio_load_acquire(&q->tx.sring->rsp_prod) != q->tx.rsp_cons)
+		if (pvio_load_acquire(&q->tx.sring->rsp_prod) !=
+		    atomic_load_explicit(&q->tx_cons_seen, memory_order_relaxed))
 			return true;
 	}
 	return false;

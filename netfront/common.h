@@ -219,6 +219,9 @@ struct nf_queue {
 	/* tx (tx_lock) */
 	_Atomic uint32_t tx_lock;
 	struct pvio_ring_front tx;
+	/* tx.rsp_cons as the last reap left it, for lock-free peeks (the
+	 * ring's own field is the lock holder's); rx_cons_seen the same. */
+	_Atomic uint32_t tx_cons_seen;
 	void *tx_sring;
 	uint32_t tx_ring_pfn;
 	pvio_grant_ref_t tx_ring_ref;
@@ -238,6 +241,7 @@ struct nf_queue {
 	/* rx (rx_lock) */
 	_Atomic uint32_t rx_lock;
 	struct pvio_ring_front rx;
+	_Atomic uint32_t rx_cons_seen;
 	void *rx_sring;
 	uint32_t rx_ring_pfn;
 	pvio_grant_ref_t rx_ring_ref;
@@ -289,7 +293,8 @@ struct pvio_netfront {
 	_Atomic uint32_t sleepers;
 	_Atomic uint64_t wakeups, protocol_errors;
 	_Atomic uint32_t epoch;         /* bumped by each reconnect (new ports) */
-	uint64_t reconnects, rings_leaked; /* control path's */
+	/* control path's; pvio_netfront_get_stats() reads them from any thread */
+	_Atomic uint64_t reconnects, rings_leaked;
 	_Atomic uint64_t tx_lost;
 	/* zero-copy buffers */
 	_Atomic uint32_t buf_lock;

@@ -260,9 +260,10 @@ void nf_rx_refill_auto(struct nf_queue *q)
 
 bool nf_rx_pending(const struct nf_queue *q)
 {
-	/* A racy peek at the shared index, only a hint: rx_run() reads it
-	 * properly under the lock. */
-	return pvio_load_acquire(&q->rx.sring->rsp_prod) != q->rx.rsp_cons;
+	/* A peek without the lock, only a hint: rx_run() reads the ring
+	 * properly under it. */
+	return pvio_load_acquire(&q->rx.sring->rsp_prod) !=
+	       atomic_load_explicit(&q->rx_cons_seen, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------- validation */
@@ -486,6 +487,7 @@ static int rx_run(struct nf_queue *q, struct rx_sink *k)
 	/* A callback runs under the rx lock (its fragments live in pages
 	 * the lock protects): it must not re-enter this queue's rx. */
 	err = rx_run_locked(q, k);
+	atomic_store_explicit(&q->rx_cons_seen, q->rx.rsp_cons, memory_order_relaxed);
 	tally_flush(q, &k->t);
 	bool kick = !err && refill_locked(q, 0);
 	nf_unlock(&q->rx_lock);
@@ -582,6 +584,7 @@ int nf_rxq_alloc(struct nf_queue *q)
 	err = pvio_netif_rx_front_init(&q->rx, q->rx_sring, PVIO_PAGE_SIZE);
 	if (err)
 		return err;
+	atomic_store_explicit(&q->rx_cons_seen, q->rx.rsp_cons, memory_order_relaxed);
 	q->rx_nr = q->rx.nr_slots;
 	q->rx_bits = nf_log2(q->rx_nr);
 	err = pvio_gnt_grant(d->gnt, nf->info.backend_id, q->rx_ring_pfn, false,
@@ -680,6 +683,7 @@ int nf_rxq_renew(struct nf_queue *q)
 	int err = nf_ring_page_renew(q->nf, &q->rx_ring_pfn, &q->rx_sring, &q->rx_ring_ref);
 	if (!err)
 		err = pvio_netif_rx_front_init(&q->rx, q->rx_sring, PVIO_PAGE_SIZE);
+	atomic_store_explicit(&q->rx_cons_seen, q->rx.rsp_cons, memory_order_relaxed);
 	if (!err) {
 		/* Posted before the backend looks, as at open. */
 		nf_rx_post_locked(q, q->rx_target);

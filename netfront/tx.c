@@ -453,6 +453,7 @@ static int reap_locked(struct nf_queue *q, struct nf_done *done, uint32_t cap,
 		txs_release(q, hi);
 	}
 	tally_flush(q, &t);
+	atomic_store_explicit(&q->tx_cons_seen, q->tx.rsp_cons, memory_order_relaxed);
 	return r < 0 ? -EPROTO : (int)n;
 }
 
@@ -841,6 +842,7 @@ int nf_txq_alloc(struct nf_queue *q)
 	err = pvio_netif_tx_front_init(&q->tx, q->tx_sring, PVIO_PAGE_SIZE);
 	if (err)
 		return err;
+	atomic_store_explicit(&q->tx_cons_seen, q->tx.rsp_cons, memory_order_relaxed);
 	q->tx_nr = q->tx.nr_slots;
 	q->tx_bits = nf_log2(q->tx_nr);
 	err = pvio_gnt_grant(d->gnt, nf->info.backend_id, q->tx_ring_pfn, false,
@@ -874,6 +876,7 @@ int nf_txq_renew(struct nf_queue *q)
 	int err = nf_ring_page_renew(q->nf, &q->tx_ring_pfn, &q->tx_sring, &q->tx_ring_ref);
 	if (!err)
 		err = pvio_netif_tx_front_init(&q->tx, q->tx_sring, PVIO_PAGE_SIZE);
+	atomic_store_explicit(&q->tx_cons_seen, q->tx.rsp_cons, memory_order_relaxed);
 	q->tx_null_expected = 0;
 	nf_unlock(&q->tx_lock);
 	return err;

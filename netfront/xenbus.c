@@ -365,8 +365,12 @@ static int handshake(struct pvio_netfront *nf, bool again)
 		nq = 1;
 	if (again && nq != nf->nr_queues)
 		return fatal(nf, -EPROTO, "the new backend allows fewer queues");
-	nf->nr_queues = nq;
-	nf->info.nr_queues = nq;
+	if (!again) {
+		/* On a reconnect they hold nq already, and senders read
+		 * them without a lock: no rewrite. */
+		nf->nr_queues = nq;
+		nf->info.nr_queues = nq;
+	}
 
 	for (uint32_t n = 0; n < nq; n++) {
 		struct nf_queue *q = &nf->q[n];
@@ -442,7 +446,7 @@ int nf_xenbus_reconnect(struct pvio_netfront *nf, int timeout_ms)
 	if (!err)
 		err = handshake(nf, true);
 	if (!err)
-		nf->reconnects++;
+		atomic_fetch_add_explicit(&nf->reconnects, 1, memory_order_relaxed);
 	return err;
 }
 

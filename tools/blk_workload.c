@@ -517,7 +517,7 @@ static void readback(struct wl *w, struct pvio_blkfront_req **reqs,
 }
 
 int blk_workload_run(struct pvio_blkfront *bf, const struct blk_workload_config *cfg_in,
-		     volatile sig_atomic_t *stop, struct blk_workload_result *res,
+		     _Atomic int *stop, struct blk_workload_result *res,
 		     char *msg, size_t msg_size)
 {
 	struct wl *w = calloc(1, sizeof(*w));
@@ -1119,7 +1119,9 @@ int blk_msg_recv(int fd, void *buf, uint32_t size, uint32_t *len, int timeout_ms
 
 /* ---- signals ------------------------------------------------------------------------ */
 
-volatile sig_atomic_t blk_stop_requested;
+/* Atomic, not volatile sig_atomic_t: the reconnector thread sets it too
+ * (a lock-free atomic is as safe in a signal handler). */
+_Atomic int blk_stop_requested;
 
 static void on_stop(int sig)
 {

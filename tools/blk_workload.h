@@ -21,6 +21,7 @@
 #define PVIO_TOOLS_BLK_WORKLOAD_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -98,7 +99,7 @@ struct blk_workload_result {
  * -ENOMEM (buffers or verify state) with msg.
  */
 int blk_workload_run(struct pvio_blkfront *bf, const struct blk_workload_config *cfg,
-		     volatile sig_atomic_t *stop, struct blk_workload_result *res,
+		     _Atomic int *stop, struct blk_workload_result *res,
 		     char *msg, size_t msg_size);
 
 /* Did the run pass: no I/O error, no mismatch, everything drained? */
@@ -228,7 +229,7 @@ uint32_t blk_parse_vdev(const char *cmd, const char *value);
 const char *blk_parse_engine(const char *cmd, const char *value);
 
 /* Set by SIGINT/SIGTERM handlers the block commands install. */
-extern volatile sig_atomic_t blk_stop_requested;
+extern _Atomic int blk_stop_requested;
 void blk_install_stop_handlers(void);
 
 #endif

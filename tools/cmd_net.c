@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pvio/tsan.h>
 #include <pvio/xenbus.h>
 
 #include "blk_workload.h"
@@ -36,7 +37,8 @@
 #include "domains.h"
 #include "net_workload.h"
 
-#define READY_MS 15000
+/* The backend's DPDK start-up is several times slower under TSan. */
+#define READY_MS (PVIO_TSAN ? 60000 : 15000)
 
 struct net_opts {
 	const char *vif;

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvio/tsan.h>
+
 #include "cli.h"
 #include "net_workload.h"
 
@@ -225,7 +227,7 @@ static void progress_line(const struct net_workload_config *cfg, uint64_t t0, ui
 }
 
 int net_workload_run(struct pvio_netfront *nf, const struct net_workload_config *cfg,
-		     volatile sig_atomic_t *stop, struct net_workload_result *res,
+		     _Atomic int *stop, struct net_workload_result *res,
 		     char *msg, size_t msg_size)
 {
 	struct pvio_netfront_pkt pkts[NET_BURST_MAX];
@@ -555,8 +557,11 @@ static void *gen_main(void *arg)
 		for (uint32_t i = 0; i < g->nq; i++) {
 			unsigned n = rte_ring_dequeue_burst(g->tx[i], (void **)m, GEN_BURST, NULL);
 
+			pvio_tsan_acquire_each((void **)m, n); /* <pvio/tsan.h> */
+
 			for (unsigned k = 0; k < n; k++) {
 				g->res.sunk_bytes += rte_pktmbuf_pkt_len(m[k]);
+				pvio_tsan_release(m[k]); /* back to the pool */
 				rte_pktmbuf_free(m[k]);
 			}
 			g->res.sunk += n;
@@ -574,12 +579,14 @@ static void *gen_main(void *arg)
 					n = GEN_BURST;
 			}
 			if (n && rte_pktmbuf_alloc_bulk(g->pool, m, (unsigned)n) == 0) {
+				pvio_tsan_acquire_each((void **)m, (unsigned)n);
 				for (uint64_t k = 0; k < n; k++) {
 					char *d = rte_pktmbuf_append(m[k], (uint16_t)size);
 
 					if (d)
 						memcpy(d, frame, size);
 				}
+				pvio_tsan_release_each((void **)m, (unsigned)n);
 				unsigned put = rte_ring_enqueue_burst(g->rx[q], (void **)m,
 								      (unsigned)n, NULL);
 
@@ -714,11 +721,13 @@ int net_baseline_run(const struct net_workload_config *wl, struct net_workload_r
 		for (int k = 0; k < 16; k++) {
 			if (rte_pktmbuf_alloc_bulk(pool, m, burst) != 0)
 				break;
+			pvio_tsan_acquire_each((void **)m, burst);
 			for (unsigned i = 0; i < burst; i++) {
 				char *d = rte_pktmbuf_append(m[i], (uint16_t)wl->size);
 
 				memcpy(d, frame, wl->size);
 			}
+			pvio_tsan_release_each((void **)m, burst);
 			uint16_t put = rte_eth_tx_burst(port, 0, m, (uint16_t)burst);
 
 			if (put < burst)

@@ -24,6 +24,7 @@
 #define PVIO_TOOLS_NET_WORKLOAD_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -80,7 +81,7 @@ struct net_workload_result {
  * device: --size above the frame it takes), -ENOMEM with msg.
  */
 int net_workload_run(struct pvio_netfront *nf, const struct net_workload_config *cfg,
-		     volatile sig_atomic_t *stop, struct net_workload_result *res,
+		     _Atomic int *stop, struct net_workload_result *res,
 		     char *msg, size_t msg_size);
 
 /* The port-side counters of the backend process (net_ring generator). */

@@ -41,7 +41,7 @@ static void *reconnector_main(void *arg)
 
 int reconnector_start(struct reconnector *r, const struct reconnector_ops *ops,
 		      void *dev, const char *cmd, int secs,
-		      volatile sig_atomic_t *give_up)
+		      _Atomic int *give_up)
 {
 	r->give_up = give_up;
 	r->ops = ops;

@@ -27,7 +27,7 @@ struct reconnector {
 	void *dev;
 	const char *cmd;          /* "blkfront", for the lines it prints */
 	int secs;                 /* how long to wait for a new backend */
-	volatile sig_atomic_t *give_up; /* set when it gives up: the
+	_Atomic int *give_up; /* set when it gives up: the
 					 * workload's stop flag; may be NULL */
 	pthread_t thread;
 	_Atomic bool stop;
@@ -39,7 +39,7 @@ struct reconnector {
 /* Start the thread. 0 or -errno (r->running false). */
 int reconnector_start(struct reconnector *r, const struct reconnector_ops *ops,
 		      void *dev, const char *cmd, int secs,
-		      volatile sig_atomic_t *give_up);
+		      _Atomic int *give_up);
 /* Stop and join it (before the device is closed). Safe if not started. */
 void reconnector_stop(struct reconnector *r);
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvio/tsan.h>
 #include <pvio/xenbus.h>
 
 static int host_send(void *ctx, const void *buf, size_t len)
@@ -21,6 +22,7 @@ static int host_send(void *ctx, const void *buf, size_t len)
 	struct pvio_xs_host *h = ctx;
 	const char *p = buf;
 
+	pvio_tsan_wire_sent();
 	while (len > 0) {
 		ssize_t n = send(h->fd, p, len, MSG_NOSIGNAL);
 
@@ -59,6 +61,7 @@ static int host_recv(void *ctx, void *buf, size_t len, int timeout_ms)
 		}
 		if (n == 0)
 			return -ECONNRESET;
+		pvio_tsan_wire_received();
 		return (int)n;
 	}
 }

@@ -128,8 +128,9 @@ void *pvio_domain_page(struct pvio_domain *d, uint32_t pfn);
 
 /*
  * Multi-page rings need their pages contiguous, and frames are not: these
- * map frames side by side in this process (mmap of the pool, done once at
- * connect time, never on the data path).
+ * map frames side by side in this process (pvio_mem_map_frames(): mmap of
+ * the pool, or under TSan the pool's own view of consecutive frames; done
+ * once at connect time, never on the data path).
  * pvio_domain_vmap: this domain's own pfns[0..n-1] -> *va.
  * pvio_domain_map_ring: grant-map refs[0..n-1] of domain dom (read-write,
  * checked and pinned as pvio_gnt_map() does; handles[] receive the grant

@@ -16,6 +16,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pvio/tsan.h>
+
+/*
+ * PVIO_SHM_ONE_VIEW is 1 in ThreadSanitizer builds: there a process maps
+ * each shared object once (pvio_shm_map() of an object it has mapped at
+ * the same size returns that mapping, counted; the last pvio_shm_unmap()
+ * unmaps it) and maps frames side by side by pointing into the pool
+ * (<pvio/host_memory.h>), so that every domain of the process sees one
+ * address per byte and TSan pairs their release/acquire. 0 otherwise:
+ * one mapping per call, as on separate machines.
+ */
+#define PVIO_SHM_ONE_VIEW PVIO_TSAN
+
 /*
  * Create an anonymous shared memory object of bytes (rounded up to pages),
  * zero-filled, and map it read-write. *fd receives the memfd (the caller
@@ -24,7 +37,8 @@
  */
 int pvio_shm_create(const char *name, size_t bytes, int *fd, void **mem);
 
-/* Map bytes of an existing shared memory fd read-write. 0 or -errno. */
+/* Map bytes of an existing shared memory fd read-write (see
+ * PVIO_SHM_ONE_VIEW). 0 or -errno. */
 int pvio_shm_map(int fd, size_t bytes, void **mem);
 
 /* Undo pvio_shm_map()/pvio_shm_create()'s mapping. 0 or -errno. */

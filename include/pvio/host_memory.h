@@ -79,6 +79,21 @@ int pvio_mem_domain_destroy(struct pvio_mem *mem, pvio_domid_t domid);
 int pvio_mem_frame_alloc(struct pvio_mem *mem, pvio_domid_t owner, uint32_t *mfn);
 int pvio_mem_frame_free(struct pvio_mem *mem, pvio_domid_t owner, uint32_t mfn);
 
+/*
+ * Put frames mfns[0..n-1] side by side in this process (for multi-page
+ * rings; set-up time, not the data path): a fresh mapping of each frame
+ * of the pool, or, under ThreadSanitizer (PVIO_SHM_ONE_VIEW in
+ * <pvio/host.h>) when the frames are consecutive, the pool's own view of
+ * them, so that the process keeps one address per byte. Returns 0,
+ * -EINVAL (n 0 or too large, an mfn 0 or beyond the pool), -ENOMEM.
+ * Undo with pvio_mem_unmap_frames(mem, *va, n): 0, -EINVAL (bad
+ * arguments, or va inside the pool where only a TSan build puts it),
+ * -errno of munmap. The frames' ownership and pins are the caller's.
+ */
+int pvio_mem_map_frames(const struct pvio_mem *mem, const uint32_t *mfns,
+			uint32_t n, void **va);
+int pvio_mem_unmap_frames(const struct pvio_mem *mem, void *va, uint32_t n);
+
 struct pvio_mem_stats {
 	uint32_t nr_frames, nr_free, nr_owned, nr_orphan;
 };

@@ -5,9 +5,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sched.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,16 +22,101 @@ static size_t round_to_pages(size_t bytes)
 	return (bytes + page - 1) / page * page;
 }
 
+#if PVIO_SHM_ONE_VIEW
+/*
+ * One view per shared object per process. ThreadSanitizer tracks memory
+ * by virtual address: when two domains of one process map the same memfd
+ * twice, a release store through one view and the acquire load through
+ * the other do not pair, and every page the two sides then hand over is
+ * reported as a race. Under TSan a second pvio_shm_map() of an object
+ * already mapped at the same size returns the first mapping (counted);
+ * the last pvio_shm_unmap() unmaps it. Normal builds map every time.
+ */
+struct one_view {
+	struct one_view *next;
+	dev_t dev;
+	ino_t ino;
+	size_t bytes;
+	void *mem;
+	unsigned long refs;
+};
+
+static pthread_mutex_t views_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct one_view *views;
+
+static int view_map(int fd, size_t bytes, void **mem)
+{
+	struct one_view *v;
+	struct stat st;
+	int rc = 0;
+
+	if (fstat(fd, &st))
+		return -errno;
+	pthread_mutex_lock(&views_lock);
+	for (v = views; v; v = v->next)
+		if (v->dev == st.st_dev && v->ino == st.st_ino && v->bytes == bytes)
+			break;
+	if (v) {
+		v->refs++;
+		*mem = v->mem;
+	} else if (!(v = calloc(1, sizeof(*v)))) {
+		rc = -ENOMEM;
+	} else {
+		void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+		if (p == MAP_FAILED) {
+			rc = -errno;
+			free(v);
+		} else {
+			*v = (struct one_view){ .next = views, .dev = st.st_dev,
+						.ino = st.st_ino, .bytes = bytes,
+						.mem = p, .refs = 1 };
+			views = v;
+			*mem = p;
+		}
+	}
+	pthread_mutex_unlock(&views_lock);
+	return rc;
+}
+
+/* Drop one reference: 1 (still mapped for others), 0 (the last: unmap
+ * it), -ENOENT (not a shared view: the caller unmaps). */
+static int view_unmap(void *mem, size_t bytes)
+{
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&views_lock);
+	for (struct one_view **pv = &views; *pv; pv = &(*pv)->next) {
+		struct one_view *v = *pv;
+
+		if (v->mem != mem || v->bytes != bytes)
+			continue;
+		rc = --v->refs ? 1 : 0;
+		if (!rc) {
+			*pv = v->next;
+			free(v);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&views_lock);
+	return rc;
+}
+#endif
+
 int pvio_shm_map(int fd, size_t bytes, void **mem)
 {
 	if (fd < 0 || bytes == 0 || !mem)
 		return -EINVAL;
+#if PVIO_SHM_ONE_VIEW
+	return view_map(fd, round_to_pages(bytes), mem);
+#else
 	void *p = mmap(NULL, round_to_pages(bytes), PROT_READ | PROT_WRITE,
 		       MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	*mem = p;
 	return 0;
+#endif
 }
 
 int pvio_shm_create(const char *name, size_t bytes, int *fd, void **mem)
@@ -57,6 +144,10 @@ int pvio_shm_unmap(void *mem, size_t bytes)
 {
 	if (!mem || bytes == 0)
 		return -EINVAL;
+#if PVIO_SHM_ONE_VIEW
+	if (view_unmap(mem, round_to_pages(bytes)) == 1)
+		return 0;
+#endif
 	return munmap(mem, round_to_pages(bytes)) ? -errno : 0;
 }
 

@@ -401,9 +401,16 @@ static int run(struct fb_ctx *c)
 	atomic_store(&fb->phase, 1);
 
 	/* Serve until the frontend closes. */
-	bool alive = true;
+	bool alive = true, left = false;
 	while (!atomic_load(&fb->stop)) {
 		uint32_t ports[16];
+		if (!left && atomic_load(&fb->leave)) {
+			int err = w_uint(c, "state", PVIO_XENBUS_CLOSING);
+			atomic_store(&fb->leave, false); /* written (or failed) */
+			if (err)
+				return fail(c, "leave");
+			left = true;
+		}
 		for (uint32_t n = 0; n < c->nq && alive; n++)
 			alive = serve_queue(c, &c->q[n]);
 		if (!alive)

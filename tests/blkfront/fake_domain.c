@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "harness.h"
 
@@ -67,23 +66,7 @@ void *pvio_domain_page(struct pvio_domain *d, uint32_t pfn)
 static int map_mfns(struct pvio_domain *d, const uint32_t *mfns, uint32_t n,
 		    void **va)
 {
-	int fd = hd(d)->env->pool_fd;
-	unsigned char *base = mmap(NULL, (size_t)n * PVIO_PAGE_SIZE, PROT_NONE,
-				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (base == MAP_FAILED)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < n; i++) {
-		void *p = mmap(base + (size_t)i * PVIO_PAGE_SIZE, PVIO_PAGE_SIZE,
-			       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
-			       (off_t)mfns[i] * PVIO_PAGE_SIZE);
-		if (p == MAP_FAILED) {
-			munmap(base, (size_t)n * PVIO_PAGE_SIZE);
-			return -ENOMEM;
-		}
-	}
-	*va = base;
-	return 0;
+	return pvio_mem_map_frames(hd(d)->env->mem, mfns, n, va);
 }
 
 int pvio_domain_vmap(struct pvio_domain *d, const uint32_t *pfns, uint32_t n,
@@ -103,8 +86,7 @@ int pvio_domain_vmap(struct pvio_domain *d, const uint32_t *pfns, uint32_t n,
 
 int pvio_domain_vunmap(struct pvio_domain *d, void *va, uint32_t n)
 {
-	(void)d;
-	return munmap(va, (size_t)n * PVIO_PAGE_SIZE) ? -errno : 0;
+	return pvio_mem_unmap_frames(hd(d)->env->mem, va, n);
 }
 
 int pvio_domain_map_ring(struct pvio_domain *d, pvio_domid_t dom,
@@ -136,7 +118,7 @@ int pvio_domain_map_ring(struct pvio_domain *d, pvio_domid_t dom,
 int pvio_domain_unmap_ring(struct pvio_domain *d, void *va, uint32_t n,
 			   const uint32_t *handles)
 {
-	munmap(va, (size_t)n * PVIO_PAGE_SIZE);
+	pvio_mem_unmap_frames(hd(d)->env->mem, va, n);
 	for (uint32_t i = 0; i < n; i++)
 		pvio_gnt_unmap_one(d->gnt_back, handles[i]);
 	return 0;

@@ -97,6 +97,9 @@ struct fake_back {
 	_Atomic bool stop;
 	_Atomic int phase;          /* 1 connected, 2 closed, -1 failed */
 	_Atomic bool dead;
+	/* Set: the backend thread writes its state key "Closing" (the store
+	 * connection is the thread's: one thread at a time) and clears it. */
+	_Atomic bool leave;
 	/* what the frontend published */
 	uint32_t ring_order_seen, nr_queues_seen;
 	bool fe_persistent, protocol_ok;

@@ -74,9 +74,8 @@ static bool exists(struct pvio_xs *xs, const char *path)
 /* Grant mappings the driver domain holds now, over every device. */
 static uint32_t handles_in_use(const struct pvio_domain *d)
 {
-	const struct pvio_gnt_back *b = d->gnt_back;
-
-	return b->nr_mt - b->nr_free;
+	/* Under the maptrack lock: blkback's threads map and unmap now. */
+	return pvio_gnt_nr_mapped(d->gnt_back);
 }
 
 /* Event channel ports this domain has open (unbound or connected). */

@@ -59,6 +59,7 @@ static inline struct rte_mbuf *ring_take(struct rte_ring *r, unsigned ms)
 			return NULL;
 		msleep(1);
 	}
+	pvio_tsan_acquire(m); /* DPDK's hand-over, for TSan (<pvio/tsan.h>) */
 	return m;
 }
 
@@ -83,6 +84,7 @@ static inline void inject_tso(struct rte_ring *r, const uint8_t *data, uint32_t 
 	struct rte_mbuf *m = rte_pktmbuf_alloc((struct rte_mempool *)E->mp);
 
 	assert_non_null(m);
+	pvio_tsan_acquire(m);
 	memcpy(rte_pktmbuf_append(m, (uint16_t)len), data, len);
 	if (mss) {
 		m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4;
@@ -91,6 +93,7 @@ static inline void inject_tso(struct rte_ring *r, const uint8_t *data, uint32_t 
 		m->l3_len = 20;
 		m->l4_len = 20;
 	}
+	pvio_tsan_release(m);
 	assert_int_equal(rte_ring_enqueue(r, m), 0);
 }
 

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -34,7 +33,6 @@ struct domain_priv {
 	int ctrl_fd;              /* the lifeline to hostd */
 	_Atomic bool hostd_dead;
 	struct pvio_mem *mem;
-	int pool_fd;              /* owned by mem: the pool, for vmap */
 	void *evt_mem;
 	size_t evt_bytes;
 	struct pvio_evtchn evtchn;
@@ -225,7 +223,6 @@ static int domain_attach(struct domain_priv *p, int *fds, uint32_t nr_map_handle
 	if (rc)
 		goto out;
 	m = pvio_mem_machine(p->mem);
-	pvio_mem_fds(p->mem, &p->pool_fd, NULL);
 	rc = -EPROTO;
 	if (d->domid >= m->max_domains || d->nr_pages > m->max_pages)
 		goto out;
@@ -281,7 +278,6 @@ int pvio_domain_connect(const char *run_dir, const struct pvio_domain_config *cf
 	if (!p)
 		return -ENOMEM;
 	p->ctrl_fd = -1;
-	p->pool_fd = -1;
 	p->xs_host.fd = -1;
 	pthread_mutex_init(&p->alloc_lock, NULL);
 
@@ -433,31 +429,6 @@ void *pvio_domain_page(struct pvio_domain *d, uint32_t pfn)
 
 /* ---- frames side by side (set-up time only) ------------------------------ */
 
-/* Reserve n pages of address space, then map mfns[i] at slot i. */
-static int map_frames(struct domain_priv *p, const uint32_t *mfns, uint32_t n,
-		      void **va)
-{
-	size_t bytes = (size_t)n << PVIO_PAGE_SHIFT;
-	unsigned char *area = mmap(NULL, bytes, PROT_NONE,
-				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	if (area == MAP_FAILED)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < n; i++) {
-		void *at = area + ((size_t)i << PVIO_PAGE_SHIFT);
-		void *got = mmap(at, PVIO_PAGE_SIZE, PROT_READ | PROT_WRITE,
-				 MAP_SHARED | MAP_FIXED, p->pool_fd,
-				 (off_t)mfns[i] << PVIO_PAGE_SHIFT);
-
-		if (got == MAP_FAILED) {
-			munmap(area, bytes);
-			return -ENOMEM;
-		}
-	}
-	*va = area;
-	return 0;
-}
-
 static bool va_ok(const void *va)
 {
 	return va && ((uintptr_t)va & (PVIO_PAGE_SIZE - 1)) == 0;
@@ -483,7 +454,7 @@ int pvio_domain_vmap(struct pvio_domain *d, const uint32_t *pfns, uint32_t n,
 			rc = -EINVAL;
 	}
 	if (!rc)
-		rc = map_frames(priv(d), mfns, n, va);
+		rc = pvio_mem_map_frames(priv(d)->mem, mfns, n, va);
 	free(mfns);
 	return rc;
 }
@@ -492,7 +463,7 @@ int pvio_domain_vunmap(struct pvio_domain *d, void *va, uint32_t n)
 {
 	if (!d || !va_ok(va) || n == 0 || n > PVIO_DOMAIN_VMAP_MAX)
 		return -EINVAL;
-	return munmap(va, (size_t)n << PVIO_PAGE_SHIFT) ? -errno : 0;
+	return pvio_mem_unmap_frames(priv(d)->mem, va, n);
 }
 
 /* Unmap the grants of ops[] that mapped; returns -EINVAL if one failed. */
@@ -544,7 +515,7 @@ int pvio_domain_map_ring(struct pvio_domain *d, pvio_domid_t dom,
 				     PVIO_PAGE_SHIFT);
 	}
 	if (!rc)
-		rc = map_frames(priv(d), mfns, n, va);
+		rc = pvio_mem_map_frames(priv(d)->mem, mfns, n, va);
 	if (rc)
 		unmap_handles(d->gnt_back, handles, nr_ok);
 out:
@@ -561,7 +532,7 @@ int pvio_domain_unmap_ring(struct pvio_domain *d, void *va, uint32_t n,
 	if (!d || !va_ok(va) || !handles || n == 0 || n > PVIO_DOMAIN_VMAP_MAX)
 		return -EINVAL;
 	/* The view goes first: nothing may reach a frame after its unmap. */
-	rc = munmap(va, (size_t)n << PVIO_PAGE_SHIFT) ? -errno : 0;
+	rc = pvio_mem_unmap_frames(priv(d)->mem, va, n);
 	int urc = unmap_handles(d->gnt_back, handles, n);
 
 	return rc ? rc : urc;

@@ -6,12 +6,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pvio/host.h>
 #include <pvio/host_memory.h>
 
 #define DEFAULT_FRAMES 16384u
@@ -82,11 +84,17 @@ static int new_memfd(const char *name, size_t bytes, int *fd)
 	return 0;
 }
 
+/* Through pvio_shm_map(): under TSan, one view per process (<pvio/host.h>). */
 static void *map_fd(int fd, size_t bytes)
 {
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *p;
+	int rc = pvio_shm_map(fd, bytes, &p);
 
-	return p == MAP_FAILED ? NULL : p;
+	if (rc) {
+		errno = -rc;
+		return NULL;
+	}
+	return p;
 }
 
 void pvio_mem_close(struct pvio_mem *mem)
@@ -94,9 +102,9 @@ void pvio_mem_close(struct pvio_mem *mem)
 	if (!mem)
 		return;
 	if (mem->m.pool)
-		munmap(mem->m.pool, mem->pool_bytes);
+		pvio_shm_unmap(mem->m.pool, mem->pool_bytes);
 	if (mem->m.hdr)
-		munmap(mem->m.hdr, mem->hv_bytes);
+		pvio_shm_unmap(mem->m.hdr, mem->hv_bytes);
 	if (mem->pool_fd >= 0)
 		close(mem->pool_fd);
 	if (mem->hv_fd >= 0)
@@ -137,7 +145,7 @@ int pvio_mem_create(const struct pvio_mem_config *cfg, struct pvio_mem **out)
 	if (!h) {
 		rc = -errno;
 		if (pool)
-			munmap(pool, mem->pool_bytes);
+			pvio_shm_unmap(pool, mem->pool_bytes);
 		goto fail;
 	}
 	g.magic = 0;
@@ -208,7 +216,7 @@ int pvio_mem_attach(int pool_fd, int hv_fd, struct pvio_mem **out)
 	if (!h) {
 		rc = -errno;
 		if (pool)
-			munmap(pool, mem->pool_bytes);
+			pvio_shm_unmap(pool, mem->pool_bytes);
 		goto fail;
 	}
 	/* Use the checked copy of the geometry, not the shared header. */
@@ -244,6 +252,69 @@ void pvio_mem_fds(const struct pvio_mem *mem, int *pool_fd, int *hv_fd)
 const struct pvio_machine *pvio_mem_machine(const struct pvio_mem *mem)
 {
 	return &mem->m;
+}
+
+/* The frames are consecutive in the pool (so the pool shows them side by
+ * side already). */
+static bool frames_consecutive(const uint32_t *mfns, uint32_t n)
+{
+	for (uint32_t i = 1; i < n; i++)
+		if (mfns[i] != mfns[0] + i)
+			return false;
+	return true;
+}
+
+static bool in_pool(const struct pvio_mem *mem, const void *va)
+{
+	const unsigned char *p = va;
+
+	return p >= mem->m.pool && p < mem->m.pool + mem->pool_bytes;
+}
+
+int pvio_mem_map_frames(const struct pvio_mem *mem, const uint32_t *mfns,
+			uint32_t n, void **va)
+{
+	if (!mem || !mfns || !va || n == 0 || n > mem->m.nr_frames)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++)
+		if (mfns[i] == 0 || mfns[i] >= mem->m.nr_frames)
+			return -EINVAL;
+	if (PVIO_SHM_ONE_VIEW && frames_consecutive(mfns, n)) {
+		*va = mem->m.pool + ((size_t)mfns[0] << PVIO_PAGE_SHIFT);
+		return 0;
+	}
+	size_t bytes = (size_t)n << PVIO_PAGE_SHIFT;
+	unsigned char *area = mmap(NULL, bytes, PROT_NONE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (area == MAP_FAILED)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		void *at = area + ((size_t)i << PVIO_PAGE_SHIFT);
+		void *got = mmap(at, PVIO_PAGE_SIZE, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_FIXED, mem->pool_fd,
+				 (off_t)mfns[i] << PVIO_PAGE_SHIFT);
+
+		if (got == MAP_FAILED) {
+			munmap(area, bytes);
+			return -ENOMEM;
+		}
+	}
+	*va = area;
+	return 0;
+}
+
+int pvio_mem_unmap_frames(const struct pvio_mem *mem, void *va, uint32_t n)
+{
+	if (!mem || !va || ((uintptr_t)va & (PVIO_PAGE_SIZE - 1)) || n == 0 ||
+	    n > mem->m.nr_frames)
+		return -EINVAL;
+	/* A view inside the pool is the pool itself (PVIO_SHM_ONE_VIEW):
+	 * nothing of its own to unmap. Anywhere else it is a mapping of
+	 * pvio_mem_map_frames(). */
+	if (in_pool(mem, va))
+		return PVIO_SHM_ONE_VIEW ? 0 : -EINVAL;
+	return munmap(va, (size_t)n << PVIO_PAGE_SHIFT) ? -errno : 0;
 }
 
 /*

@@ -20,6 +20,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <pvio/tsan.h>
+
 #include "common.h"
 
 #define HDR_LEN ((uint32_t)sizeof(struct pvio_xs_msg_hdr))
@@ -217,6 +219,7 @@ static int conn_flush(struct xsd_conn *c)
 {
 	while (c->out_head) {
 		struct xsd_msg *m = c->out_head;
+		pvio_tsan_wire_sent();
 		ssize_t n = send(c->fd, m->data + m->off, m->len - m->off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
@@ -319,6 +322,7 @@ static bool conn_pump_in(struct xsd_conn *c, unsigned int *budget)
 				xsd_conn_close(c, false);
 			break;
 		}
+		pvio_tsan_wire_received();
 		c->in_have += (uint32_t)n;
 	}
 	return progress;
