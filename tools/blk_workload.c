@@ -475,7 +475,7 @@ static void progress_line(const struct wl *w, uint64_t t_start, uint64_t now,
  * read_errors count it. The blkfront counters were taken before.
  */
 static void readback(struct wl *w, struct pvio_blkfront_req **reqs,
-		     volatile sig_atomic_t *stop)
+		     _Atomic int *stop)
 {
 	uint64_t drain_deadline = 0;
 	bool submitting = true;
