@@ -23,6 +23,16 @@ void bb_log(struct pvio_blkback *bb, const char *fmt, ...)
 	va_end(ap);
 }
 
+const struct blkback_engine_ops *blkback_engine_find(const char *name)
+{
+	if (!name)
+		return blkback_engines[0];
+	for (size_t i = 0; blkback_engines[i]; i++)
+		if (strcmp(blkback_engines[i]->name, name) == 0)
+			return blkback_engines[i];
+	return NULL;
+}
+
 int pvio_blkback_create(const struct pvio_blkback_config *cfg,
 			struct pvio_blkback **out)
 {

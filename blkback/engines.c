@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The engines built in, in an explicit array (STYLE practice 10). */
-#include <string.h>
-
+/* The engines built in, in an explicit array (STYLE practice 10). The
+ * lookup is in device.c, so that a program linking its own
+ * blkback_engines[] (a test's extra engine) does not pull this file. */
 #include "common.h"
 
 extern const struct blkback_engine_ops blkback_uring_engine;
@@ -16,13 +16,3 @@ const struct blkback_engine_ops *const blkback_engines[] = {
 	&blkback_null_engine,
 	NULL,
 };
-
-const struct blkback_engine_ops *blkback_engine_find(const char *name)
-{
-	if (!name)
-		return blkback_engines[0];
-	for (size_t i = 0; blkback_engines[i]; i++)
-		if (strcmp(blkback_engines[i]->name, name) == 0)
-			return blkback_engines[i];
-	return NULL;
-}

@@ -46,8 +46,8 @@
 
 /* ---- a gated engine, for ordering ------------------------------------------
  *
- * blkback finds its engines through blkback_engine_find() over the
- * explicit blkback_engines[] (include/pvio/blkback_engine.h): this test
+ * blkback finds its engines through blkback_engine_find() (device.c) over
+ * the explicit blkback_engines[] (include/pvio/blkback_engine.h): this test
  * links its own list, the real engines plus "gated", so blkback/engines.c
  * is not pulled from the archive. "gated" does the I/O synchronously
  * (blkback_io_do_sync, the sync engine's helper) but holds every write
@@ -200,16 +200,6 @@ const struct blkback_engine_ops *const blkback_engines[] = {
 	&blkback_uring_engine, &blkback_aio_engine, &blkback_sync_engine,
 	&blkback_null_engine, &gated_engine, NULL,
 };
-
-const struct blkback_engine_ops *blkback_engine_find(const char *name)
-{
-	if (!name)
-		return blkback_engines[0];
-	for (size_t i = 0; blkback_engines[i]; i++)
-		if (strcmp(blkback_engines[i]->name, name) == 0)
-			return blkback_engines[i];
-	return NULL;
-}
 
 /* ---- the machine: hostd, the driver domain, the toolstack --------------- */
 
