@@ -39,6 +39,7 @@
 #define REGION_HDR_BYTES  sizeof(struct pvio_evtchn_region)
 #define SHARED_BYTES      sizeof(struct pvio_evtchn_shared)
 #define TABLE_BYTES       sizeof(struct pvio_evtchn_port_table)
+#define MORE_BYTES        sizeof(struct pvio_evtchn_more_waiters)
 
 /* ---- 64-bit named atomics (bitmaps, selector, counters) ---- */
 
@@ -157,6 +158,21 @@ static inline struct pvio_evtchn_port_table *region_table(struct pvio_evtchn_reg
 						 (size_t)d * TABLE_BYTES);
 }
 
+/* Domain d's waiter v (< PVIO_EVTCHN_NR_WAITERS): a line of its shared
+ * page, or of its block after the port tables. */
+static inline struct pvio_evtchn_waiter *region_waiter(struct pvio_evtchn_region *r,
+							pvio_domid_t d, uint32_t v)
+{
+	if (v < PVIO_EVTCHN_SHARED_WAITERS)
+		return &region_shared(r, d)->waiter[v];
+	struct pvio_evtchn_more_waiters *m =
+		(struct pvio_evtchn_more_waiters *)((unsigned char *)r + REGION_HDR_BYTES +
+						    (size_t)r->nr_domains *
+							    (SHARED_BYTES + TABLE_BYTES) +
+						    (size_t)d * MORE_BYTES);
+	return &m->line[v - PVIO_EVTCHN_SHARED_WAITERS];
+}
+
 static inline bool port_valid(uint32_t port)
 {
 	return port != 0 && port < PVIO_EVTCHN_NR_PORTS;
@@ -187,13 +203,13 @@ void evt_lock(struct pvio_evtchn_region *r, uint32_t tag);
 void evt_unlock(struct pvio_evtchn_region *r);
 
 /*
- * Raise port of domain s on waiter (its pending bit is already set, its
- * routing already read): unless masked, set the waiter's selector bit and
+ * Raise port of domain dom of region r on waiter (its pending bit is
+ * already set, its routing already read): unless masked, set the waiter's selector bit and
  * wake the waiter if it sleeps. Counts a wake in counters (the caller's
  * page), if not NULL. Used by notify, unmask, bind_waiter and domain
  * destroy.
  */
-void evt_raise(struct pvio_evtchn_shared *s, pvio_domid_t dom, uint32_t port,
+void evt_raise(struct pvio_evtchn_region *r, pvio_domid_t dom, uint32_t port,
 	       uint32_t waiter, const struct pvio_evtchn_wait_ops *ops, void *ctx,
 	       struct pvio_evtchn_shared *counters);
 

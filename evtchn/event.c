@@ -63,12 +63,13 @@ static void ops_wake(const struct pvio_evtchn_wait_ops *ops, void *ctx, pvio_dom
 		ops->wake(ctx, dom, word);
 }
 
-void evt_raise(struct pvio_evtchn_shared *s, pvio_domid_t dom, uint32_t port,
+void evt_raise(struct pvio_evtchn_region *r, pvio_domid_t dom, uint32_t port,
 	       uint32_t waiter, const struct pvio_evtchn_wait_ops *ops, void *ctx,
 	       struct pvio_evtchn_shared *counters)
 {
 	uint32_t w = port_word(port);
-	struct pvio_evtchn_waiter *wt = &s->waiter[waiter];
+	struct pvio_evtchn_shared *s = region_shared(r, dom);
+	struct pvio_evtchn_waiter *wt = region_waiter(r, dom, waiter);
 
 	/* N0 (load half): pairs with U0 in pvio_evtchn_unmask(); also B1's
 	 * mask check when bind_waiter raises. */
@@ -129,7 +130,7 @@ int pvio_evtchn_notify(struct pvio_evtchn *h, uint32_t port)
 	 * remote port's own entry (written only by control operations and
 	 * bind_waiter, so it stays cached); pairs with B1 in bind_waiter(). */
 	uint64_t re = evt_load_fenced64(&region_table(r, rd)->entry[rp]);
-	evt_raise(rs, rd, rp, entry_waiter(re), h->ops, h->ops_ctx, h->shared);
+	evt_raise(r, rd, rp, entry_waiter(re), h->ops, h->ops_ctx, h->shared);
 	return 0;
 }
 
@@ -155,7 +156,7 @@ int pvio_evtchn_unmask(struct pvio_evtchn *h, uint32_t port)
 		/* B2 (load half): the mask is clear before we read the
 		 * routing; pairs with B1 in pvio_evtchn_bind_waiter(). */
 		uint64_t e = evt_load_fenced64(&h->ports->entry[port]);
-		evt_raise(s, h->domid, port, entry_waiter(e), h->ops, h->ops_ctx, s);
+		evt_raise(h->region, h->domid, port, entry_waiter(e), h->ops, h->ops_ctx, s);
 	}
 	return 0;
 }
@@ -178,11 +179,12 @@ static uint32_t lowest_bit(uint64_t x)
 	return (uint32_t)__builtin_ctzll(x);
 }
 
-/* Take up to max pending unmasked ports of s routed to waiter v (table t). */
-static uint32_t consume(struct pvio_evtchn_shared *s, const struct pvio_evtchn_port_table *t,
-			uint32_t v, uint32_t *ports, uint32_t max)
+/* Take up to max pending unmasked ports of h routed to waiter v. */
+static uint32_t consume(struct pvio_evtchn *h, uint32_t v, uint32_t *ports, uint32_t max)
 {
-	struct pvio_evtchn_waiter *wt = &s->waiter[v];
+	struct pvio_evtchn_shared *s = h->shared;
+	const struct pvio_evtchn_port_table *t = h->ports;
+	struct pvio_evtchn_waiter *wt = region_waiter(h->region, h->domid, v);
 	/* S1: take the selector; acq_rel pairs with N1 in evt_raise(). */
 	uint64_t sel = evt_xchg_acq_rel64(&wt->pending_sel, 0);
 	uint32_t n = 0;
@@ -232,9 +234,9 @@ int pvio_evtchn_consume_on(struct pvio_evtchn *h, uint32_t waiter, uint32_t *por
 {
 	if (!handle_ok(h) || !ports || max == 0 || waiter >= PVIO_EVTCHN_NR_WAITERS)
 		return -EINVAL;
-	if (!evt_load_relaxed64(&h->shared->waiter[waiter].pending_sel))
+	if (!evt_load_relaxed64(&region_waiter(h->region, h->domid, waiter)->pending_sel))
 		return 0;
-	return (int)consume(h->shared, h->ports, waiter, ports, max);
+	return (int)consume(h, waiter, ports, max);
 }
 
 int pvio_evtchn_consume(struct pvio_evtchn *h, uint32_t *ports, uint32_t max)
@@ -253,7 +255,7 @@ static uint64_t deadline_after(uint64_t now, uint64_t ns)
  * raised. */
 static bool spin_until(struct pvio_evtchn *h, uint32_t v, uint64_t until)
 {
-	const _Atomic uint64_t *sel = &h->shared->waiter[v].pending_sel;
+	const _Atomic uint64_t *sel = &region_waiter(h->region, h->domid, v)->pending_sel;
 
 	for (uint32_t i = 1;; i++) {
 		if (evt_load_relaxed64(sel))
@@ -272,7 +274,7 @@ static bool spin_until(struct pvio_evtchn *h, uint32_t v, uint64_t until)
  * another -errno). */
 static int sleep_once(struct pvio_evtchn *h, uint32_t v, uint64_t deadline)
 {
-	struct pvio_evtchn_waiter *wt = &h->shared->waiter[v];
+	struct pvio_evtchn_waiter *wt = region_waiter(h->region, h->domid, v);
 	const struct pvio_evtchn_wait_ops *ops = h->ops;
 
 	/* W1: announce the sleep, then (seq_cst) re-check the selector;
@@ -300,9 +302,7 @@ int pvio_evtchn_wait_on(struct pvio_evtchn *h, uint32_t v,
 	    (mode != PVIO_EVTCHN_BLOCK && mode != PVIO_EVTCHN_POLL &&
 	     mode != PVIO_EVTCHN_ADAPTIVE))
 		return -EINVAL;
-	struct pvio_evtchn_shared *s = h->shared;
-	const struct pvio_evtchn_port_table *t = h->ports;
-	uint32_t n = consume(s, t, v, ports, max);
+	uint32_t n = consume(h, v, ports, max);
 	if (n)
 		return (int)n;
 	if (timeout_ns == 0)
@@ -321,7 +321,7 @@ int pvio_evtchn_wait_on(struct pvio_evtchn *h, uint32_t v,
 		while (h->spin_ns || mode == PVIO_EVTCHN_POLL) {
 			if (!spin_until(h, v, until))
 				break;
-			n = consume(s, t, v, ports, max);
+			n = consume(h, v, ports, max);
 			if (n)
 				return (int)n;
 			/* Raised but nothing unmasked pending: spin on. */
@@ -332,7 +332,7 @@ int pvio_evtchn_wait_on(struct pvio_evtchn *h, uint32_t v,
 
 	for (;;) {
 		int rc = sleep_once(h, v, deadline);
-		n = consume(s, t, v, ports, max);
+		n = consume(h, v, ports, max);
 		if (n)
 			return (int)n;
 		if (rc == -ETIMEDOUT ||
@@ -341,7 +341,7 @@ int pvio_evtchn_wait_on(struct pvio_evtchn *h, uint32_t v,
 		if (rc < 0 && rc != -EINTR)
 			return rc; /* the platform cannot sleep this waiter */
 		if (rc != ALREADY_RAISED)
-			evt_count(&s->waiter[v].spurious, 1);
+			evt_count(&region_waiter(h->region, h->domid, v)->spurious, 1);
 	}
 }
 

@@ -189,7 +189,7 @@ int pvio_evtchn_bind_waiter(struct pvio_evtchn *h, uint32_t port, uint32_t waite
 	 * evt_raise() reads the mask after this, which covers an unmask
 	 * racing with us. */
 	if (evt_load_fenced64(&s->pending[port_word(port)]) & port_bit(port))
-		evt_raise(s, h->domid, port, waiter, h->ops, h->ops_ctx, s);
+		evt_raise(r, h->domid, port, waiter, h->ops, h->ops_ctx, s);
 out:
 	evt_unlock(r);
 	return rc;

@@ -9,7 +9,7 @@ size_t pvio_evtchn_region_size(uint32_t nr_domains)
 {
 	if (nr_domains == 0 || nr_domains > PVIO_EVTCHN_MAX_DOMAINS)
 		return 0;
-	return REGION_HDR_BYTES + (size_t)nr_domains * (SHARED_BYTES + TABLE_BYTES);
+	return REGION_HDR_BYTES + (size_t)nr_domains * (SHARED_BYTES + TABLE_BYTES + MORE_BYTES);
 }
 
 bool evt_region_ok(const struct pvio_evtchn_region *r)
@@ -100,7 +100,7 @@ int pvio_evtchn_domain_create(void *region, pvio_domid_t domid)
 		evt_store_relaxed64(&s->mask[w], 0);
 	}
 	for (uint32_t v = 0; v < PVIO_EVTCHN_NR_WAITERS; v++) {
-		struct pvio_evtchn_waiter *wt = &s->waiter[v];
+		struct pvio_evtchn_waiter *wt = region_waiter(r, domid, v);
 		evt_store_relaxed64(&wt->pending_sel, 0);
 		pvio_store_relaxed(&wt->sleeping, 0);
 		evt_store_relaxed64(&wt->received, 0);
@@ -136,7 +136,7 @@ static void peer_unbind(struct pvio_evtchn_region *r, pvio_domid_t domid,
 	 * unbound. */
 	uint64_t old = evt_or_fenced64(&rs->pending[port_word(rp)], port_bit(rp));
 	if (!(old & port_bit(rp)))
-		evt_raise(rs, rd, rp, entry_waiter(re), ops, ctx, NULL);
+		evt_raise(r, rd, rp, entry_waiter(re), ops, ctx, NULL);
 }
 
 /* Destroy with the lock held (taken as tag by the caller). */
@@ -290,7 +290,7 @@ void pvio_evtchn_stats_get(const struct pvio_evtchn *h, struct pvio_evtchn_stats
 	st->sleeps = 0;
 	st->spurious = 0;
 	for (uint32_t v = 0; v < PVIO_EVTCHN_NR_WAITERS; v++) {
-		const struct pvio_evtchn_waiter *wt = &s->waiter[v];
+		const struct pvio_evtchn_waiter *wt = region_waiter(h->region, h->domid, v);
 		st->received += evt_load_relaxed64(&wt->received);
 		st->sleeps += evt_load_relaxed64(&wt->sleeps);
 		st->spurious += evt_load_relaxed64(&wt->spurious);
@@ -302,7 +302,7 @@ int pvio_evtchn_stats_get_on(const struct pvio_evtchn *h, uint32_t waiter,
 {
 	if (!h || !st || !h->shared || waiter >= PVIO_EVTCHN_NR_WAITERS)
 		return -EINVAL;
-	const struct pvio_evtchn_waiter *wt = &h->shared->waiter[waiter];
+	const struct pvio_evtchn_waiter *wt = region_waiter(h->region, h->domid, waiter);
 	st->sent = 0;
 	st->coalesced = 0;
 	st->wakes = 0;
@@ -310,4 +310,11 @@ int pvio_evtchn_stats_get_on(const struct pvio_evtchn *h, uint32_t waiter,
 	st->sleeps = evt_load_relaxed64(&wt->sleeps);
 	st->spurious = evt_load_relaxed64(&wt->spurious);
 	return 0;
+}
+
+struct pvio_evtchn_waiter *pvio_evtchn_waiter_line(const struct pvio_evtchn *h, uint32_t v)
+{
+	if (!h || !h->region || !h->shared || v >= PVIO_EVTCHN_NR_WAITERS)
+		return NULL;
+	return region_waiter(h->region, h->domid, v);
 }

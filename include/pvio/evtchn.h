@@ -4,8 +4,8 @@
  *
  * The model is Xen's 2-level event channel ABI. Every domain has one shared
  * page (struct pvio_evtchn_shared, the evtchn part of Xen's shared_info,
- * laid out like it): PVIO_EVTCHN_NR_WAITERS waiter lines (Xen's
- * vcpu_info[]), then a pending bitmap and a mask bitmap for
+ * laid out like it): PVIO_EVTCHN_SHARED_WAITERS waiter lines (Xen's
+ * vcpu_info[32]), then a pending bitmap and a mask bitmap for
  * PVIO_EVTCHN_NR_PORTS ports, then counters. Each waiter line holds that
  * waiter's selector word saying which pending words may hold unmasked
  * events routed to it (Xen's per-vCPU evtchn_pending_sel) and a word saying
@@ -18,6 +18,15 @@
  * memfd) that the toolstack (pvio hostd) formats and every domain maps:
  *
  *   [region header, 1 page][shared page x nr_domains][port table x nr_domains]
+ *   [more waiter lines x nr_domains]
+ *
+ * The shared page has room for 32 waiter lines, as Xen's shared_info has
+ * for 32 vCPUs; a Xen guest with more vCPUs places the vcpu_info of the
+ * others elsewhere (VCPUOP_register_vcpu_info). Here lines 32 ..
+ * PVIO_EVTCHN_NR_WAITERS - 1 sit in a block of the domain's own after the
+ * port tables (struct pvio_evtchn_more_waiters). A backend serving 64
+ * guests needs a waiter per queue thread (see below); 32 left half of them
+ * polling.
  *
  * The control operations (alloc_unbound, bind_interdomain, close, domain
  * create/destroy) run in the caller's own process, like a hypercall, under
@@ -110,10 +119,13 @@
 #define PVIO_EVTCHN_REGION_MAGIC   0x4e484356u /* "VCHN" */
 /* 2: per-waiter lines (selector, sleeping, counters) at the start of the
  * shared page, bitmaps at Xen's offsets, a waiter field in port entries. */
-#define PVIO_EVTCHN_REGION_VERSION 2u
-/* Waiter slots per domain (Xen's XEN_LEGACY_MAX_VCPUS); port entries have
- * 8 bits for the waiter, so at most 256. */
-#define PVIO_EVTCHN_NR_WAITERS     32u
+/* 3: waiters 32-255 in a block per domain after the port tables. */
+#define PVIO_EVTCHN_REGION_VERSION 3u
+/* Waiter slots per domain; port entries have 8 bits for the waiter, so at
+ * most 256. */
+#define PVIO_EVTCHN_NR_WAITERS     256u
+/* Of those, the lines in the shared page (Xen's XEN_LEGACY_MAX_VCPUS). */
+#define PVIO_EVTCHN_SHARED_WAITERS 32u
 
 /* Domain slot states in struct pvio_evtchn_shared.state. */
 enum pvio_evtchn_dom_state {
@@ -158,7 +170,7 @@ _Static_assert(offsetof(struct pvio_evtchn_waiter, received) == 16, "waiter line
  */
 struct pvio_evtchn_shared {
 	/* --- lines 0-31: one per waiter --- */
-	struct pvio_evtchn_waiter waiter[PVIO_EVTCHN_NR_WAITERS];
+	struct pvio_evtchn_waiter waiter[PVIO_EVTCHN_SHARED_WAITERS];
 	/* --- the bitmaps, Xen's evtchn_pending / evtchn_mask --- */
 	_Atomic uint64_t pending[PVIO_EVTCHN_NR_WORDS];
 	_Atomic uint64_t mask[PVIO_EVTCHN_NR_WORDS];
@@ -173,7 +185,7 @@ struct pvio_evtchn_shared {
 				     * waiters count their own) */
 	uint8_t pad1[4096 - 2048 - 2 * 8 * PVIO_EVTCHN_NR_WORDS - 40];
 };
-_Static_assert(PVIO_EVTCHN_NR_WAITERS * 64 == 2048, "waiter lines fill 2 KiB, as in Xen");
+_Static_assert(PVIO_EVTCHN_SHARED_WAITERS * 64 == 2048, "waiter lines fill 2 KiB, as in Xen");
 _Static_assert(PVIO_EVTCHN_NR_WAITERS <= 256, "the waiter field of a port entry is 8 bits");
 _Static_assert(offsetof(struct pvio_evtchn_shared, pending) == 2048, "Xen's evtchn_pending offset");
 _Static_assert(offsetof(struct pvio_evtchn_shared, mask) == 2560, "Xen's evtchn_mask offset");
@@ -192,6 +204,13 @@ struct pvio_evtchn_port_table {
 	_Atomic uint64_t entry[PVIO_EVTCHN_NR_PORTS];
 };
 _Static_assert(sizeof(struct pvio_evtchn_port_table) == 8 * PVIO_EVTCHN_NR_PORTS, "ABI");
+
+/* A domain's waiter lines past the shared page's: line i is waiter
+ * PVIO_EVTCHN_SHARED_WAITERS + i. */
+struct pvio_evtchn_more_waiters {
+	struct pvio_evtchn_waiter line[PVIO_EVTCHN_NR_WAITERS - PVIO_EVTCHN_SHARED_WAITERS];
+};
+_Static_assert(sizeof(struct pvio_evtchn_more_waiters) % 64 == 0, "whole lines");
 
 /* The region header (first page). */
 struct pvio_evtchn_region {
@@ -474,6 +493,13 @@ int pvio_evtchn_wait(struct pvio_evtchn *h, enum pvio_evtchn_wait_mode mode,
 int pvio_evtchn_wait_on(struct pvio_evtchn *h, uint32_t waiter,
 			enum pvio_evtchn_wait_mode mode, uint64_t timeout_ns,
 			uint32_t *ports, uint32_t max);
+
+/* This domain's line of waiter v: in its shared page for v <
+ * PVIO_EVTCHN_SHARED_WAITERS, else in its block of more lines. For code
+ * that watches a waiter's words (tests, a platform's debugging); the
+ * data path above is the way to use them. Returns NULL for a NULL or
+ * detached handle or v >= PVIO_EVTCHN_NR_WAITERS. */
+struct pvio_evtchn_waiter *pvio_evtchn_waiter_line(const struct pvio_evtchn *h, uint32_t v);
 
 /* Read this domain's counters, summed over its waiters (relaxed
  * snapshot). Any thread. */

@@ -21,13 +21,13 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include <pvio/evtchn.h>
+
 /* What pvio_evtchn_waiter_reg_get() gives when no waiter is free. */
 #define PVIO_EVTCHN_NO_WAITER UINT32_MAX
 
 /* Handles one registry tracks at a time. */
 #define PVIO_EVTCHN_WAITER_REG_HANDLES 16u
-
-struct pvio_evtchn;
 
 /*
  * Waiters first..last of every handle, handed out in that order (first >
@@ -39,7 +39,8 @@ struct pvio_evtchn_waiter_reg {
 	uint32_t first, last;
 	struct {
 		const struct pvio_evtchn *h;  /* NULL: slot free */
-		uint32_t used;                /* bit w: waiter w handed out */
+		uint64_t used[PVIO_EVTCHN_NR_WAITERS / 64]; /* bit w: waiter w
+							      * handed out */
 	} slot[PVIO_EVTCHN_WAITER_REG_HANDLES];
 };
 

@@ -13,7 +13,9 @@ static void region_size_rejects_zero_and_too_many_domains(void **state)
 	(void)state;
 	assert_int_equal(pvio_evtchn_region_size(0), 0);
 	assert_int_equal(pvio_evtchn_region_size(PVIO_EVTCHN_MAX_DOMAINS + 1), 0);
-	assert_int_equal(pvio_evtchn_region_size(1), 4096 + 4096 + 8 * PVIO_EVTCHN_NR_PORTS);
+	assert_int_equal(pvio_evtchn_region_size(1),
+			 4096 + 4096 + 8 * PVIO_EVTCHN_NR_PORTS +
+				 64 * (PVIO_EVTCHN_NR_WAITERS - PVIO_EVTCHN_SHARED_WAITERS));
 }
 
 static void region_init_rejects_short_or_misaligned_memory(void **state)

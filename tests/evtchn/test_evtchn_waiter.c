@@ -37,7 +37,42 @@ static void use_on_ops(struct fixture *fx)
 
 static _Atomic uint32_t *sleeping_of(struct fixture *fx, pvio_domid_t d, uint32_t v)
 {
-	return &fx->h[d].shared->waiter[v].sleeping;
+	return &pvio_evtchn_waiter_line(&fx->h[d], v)->sleeping;
+}
+
+/* Every waiter line of the three domains is its own 64 bytes inside the
+ * region: lines 32..255 (the block after the port tables) overlap neither
+ * another domain's lines nor a shared page nor a port table. */
+static void waiter_lines_are_distinct_and_inside_the_region(void **state)
+{
+	struct fixture *fx = *state;
+	const unsigned char *lo = fx->mem, *hi = lo + fx->bytes;
+	const unsigned char *tables_end = lo + 4096 + 4 * (4096 + 8 * PVIO_EVTCHN_NR_PORTS);
+	static const unsigned char *seen[3 * PVIO_EVTCHN_NR_WAITERS];
+	unsigned n = 0;
+
+	assert_null(pvio_evtchn_waiter_line(&fx->h[0], PVIO_EVTCHN_NR_WAITERS));
+	assert_null(pvio_evtchn_waiter_line(NULL, 0));
+	for (pvio_domid_t d = 0; d < 3; d++) {
+		for (uint32_t v = 0; v < PVIO_EVTCHN_NR_WAITERS; v++) {
+			const unsigned char *p = (const void *)pvio_evtchn_waiter_line(&fx->h[d], v);
+
+			assert_non_null(p);
+			assert_true(p >= lo && p + 64 <= hi);
+			assert_int_equal((uintptr_t)p % 64, 0);
+			if (v < PVIO_EVTCHN_SHARED_WAITERS)
+				assert_ptr_equal(p, &fx->h[d].shared->waiter[v]);
+			else
+				assert_true(p >= tables_end);
+			for (unsigned k = 0; k < n; k++)
+				assert_true(p + 64 <= seen[k] || seen[k] + 64 <= p);
+			seen[n++] = p;
+		}
+	}
+	/* a word of domain 0's waiter 200 is not domain 1's */
+	atomic_store(sleeping_of(fx, 0, 200), 1);
+	assert_int_equal(atomic_load(sleeping_of(fx, 1, 200)), 0);
+	atomic_store(sleeping_of(fx, 0, 200), 0);
 }
 
 static void bind_waiter_rejects_bad_port_waiter_and_free_port(void **state)
@@ -326,7 +361,7 @@ static void *waiter_thread_main(void *arg)
 
 static bool asleep(struct pvio_evtchn *h, uint32_t v)
 {
-	return atomic_load(&h->shared->waiter[v].sleeping) != 0;
+	return atomic_load(&pvio_evtchn_waiter_line(h, v)->sleeping) != 0;
 }
 
 /*
@@ -572,6 +607,7 @@ static void rebinding_under_fire_loses_no_event(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		T(waiter_lines_are_distinct_and_inside_the_region),
 		T(bind_waiter_rejects_bad_port_waiter_and_free_port),
 		T(new_port_is_routed_to_waiter_0_and_status_shows_routing),
 		T(routed_port_is_consumed_only_by_its_waiter),

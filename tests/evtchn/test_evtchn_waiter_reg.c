@@ -21,6 +21,15 @@
 
 static char handles[PVIO_EVTCHN_WAITER_REG_HANDLES + 1];
 
+/* The ranges blkback and netback take (blkback.c, netback/interface.c). */
+#define BLK_FIRST 1u
+#define BLK_LAST (PVIO_EVTCHN_NR_WAITERS / 2 - 1)
+#define NET_FIRST (PVIO_EVTCHN_NR_WAITERS - 1)
+#define NET_LAST (PVIO_EVTCHN_NR_WAITERS / 2)
+/* Each taker thread asks for this many: four of them ask for more than
+ * there are. */
+#define TAKES 80
+
 static const struct pvio_evtchn *H(unsigned i)
 {
 	return (const struct pvio_evtchn *)(void *)&handles[i];
@@ -28,15 +37,14 @@ static const struct pvio_evtchn *H(unsigned i)
 
 static void it_hands_out_the_range_in_order_then_nothing(void **state)
 {
-	struct pvio_evtchn_waiter_reg up = PVIO_EVTCHN_WAITER_REG_INIT(1, 15);
-	struct pvio_evtchn_waiter_reg down =
-		PVIO_EVTCHN_WAITER_REG_INIT(PVIO_EVTCHN_NR_WAITERS - 1, 16);
+	struct pvio_evtchn_waiter_reg up = PVIO_EVTCHN_WAITER_REG_INIT(BLK_FIRST, BLK_LAST);
+	struct pvio_evtchn_waiter_reg down = PVIO_EVTCHN_WAITER_REG_INIT(NET_FIRST, NET_LAST);
 
 	(void)state;
-	for (uint32_t w = 1; w <= 15; w++)
+	for (uint32_t w = BLK_FIRST; w <= BLK_LAST; w++)
 		assert_int_equal(pvio_evtchn_waiter_reg_get(&up, H(0)), w);
 	assert_int_equal(pvio_evtchn_waiter_reg_get(&up, H(0)), PVIO_EVTCHN_NO_WAITER);
-	for (uint32_t w = PVIO_EVTCHN_NR_WAITERS - 1; w >= 16; w--)
+	for (uint32_t w = NET_FIRST; w >= NET_LAST; w--)
 		assert_int_equal(pvio_evtchn_waiter_reg_get(&down, H(0)), w);
 	assert_int_equal(pvio_evtchn_waiter_reg_get(&down, H(0)), PVIO_EVTCHN_NO_WAITER);
 }
@@ -74,7 +82,7 @@ static void each_handle_has_the_whole_range(void **state)
 
 static void a_handle_past_the_table_gets_none_until_a_slot_frees(void **state)
 {
-	struct pvio_evtchn_waiter_reg reg = PVIO_EVTCHN_WAITER_REG_INIT(1, 15);
+	struct pvio_evtchn_waiter_reg reg = PVIO_EVTCHN_WAITER_REG_INIT(BLK_FIRST, BLK_LAST);
 	const unsigned n = PVIO_EVTCHN_WAITER_REG_HANDLES;
 
 	(void)state;
@@ -89,20 +97,19 @@ static void a_handle_past_the_table_gets_none_until_a_slot_frees(void **state)
 
 /* blkback's and netback's registries on one handle, taken from many
  * threads at once: every waiter handed out is handed out once. */
-static struct pvio_evtchn_waiter_reg blk_reg = PVIO_EVTCHN_WAITER_REG_INIT(1, 15);
-static struct pvio_evtchn_waiter_reg net_reg =
-	PVIO_EVTCHN_WAITER_REG_INIT(PVIO_EVTCHN_NR_WAITERS - 1, 16);
+static struct pvio_evtchn_waiter_reg blk_reg = PVIO_EVTCHN_WAITER_REG_INIT(BLK_FIRST, BLK_LAST);
+static struct pvio_evtchn_waiter_reg net_reg = PVIO_EVTCHN_WAITER_REG_INIT(NET_FIRST, NET_LAST);
 
 struct taker {
 	struct pvio_evtchn_waiter_reg *reg;
-	uint32_t got[20];
+	uint32_t got[TAKES];
 };
 
 static void *take_all(void *arg)
 {
 	struct taker *t = arg;
 
-	for (int i = 0; i < 20; i++)
+	for (int i = 0; i < TAKES; i++)
 		t->got[i] = pvio_evtchn_waiter_reg_get(t->reg, H(0));
 	return NULL;
 }
@@ -120,7 +127,7 @@ static void two_registries_on_one_handle_never_give_one_waiter_twice(void **stat
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
 	for (int i = 0; i < 4; i++) {
-		for (int k = 0; k < 20; k++) {
+		for (int k = 0; k < TAKES; k++) {
 			uint32_t w = t[i].got[k];
 
 			if (w == PVIO_EVTCHN_NO_WAITER) {
@@ -128,14 +135,14 @@ static void two_registries_on_one_handle_never_give_one_waiter_twice(void **stat
 				continue;
 			}
 			assert_in_range(w, 1, PVIO_EVTCHN_NR_WAITERS - 1);
-			assert_int_equal(w < 16, t[i].reg == &blk_reg);
+			assert_int_equal(w <= BLK_LAST, t[i].reg == &blk_reg);
 			seen[w]++;
 		}
 	}
 	assert_int_equal(seen[0], 0);
 	for (uint32_t w = 1; w < PVIO_EVTCHN_NR_WAITERS; w++)
 		assert_int_equal(seen[w], 1);
-	assert_int_equal(none, 80 - (PVIO_EVTCHN_NR_WAITERS - 1));
+	assert_int_equal(none, 4 * TAKES - (PVIO_EVTCHN_NR_WAITERS - 1));
 }
 
 int main(void)

@@ -1,12 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /* The registry of a driver's event-channel waiters (see
  * <pvio/evtchn_waiter_reg.h>). */
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <pvio/evtchn.h>
 #include <pvio/evtchn_waiter_reg.h>
 
-_Static_assert(PVIO_EVTCHN_NR_WAITERS <= 32, "a handle's waiters fit the used bitmap");
+_Static_assert(PVIO_EVTCHN_NR_WAITERS % 64 == 0, "a handle's waiters fill the used bitmap");
+
+static bool is_used(const uint64_t *used, uint32_t w)
+{
+	return used[w / 64] & (UINT64_C(1) << (w % 64));
+}
+
+static bool none_used(const uint64_t *used)
+{
+	for (uint32_t i = 0; i < PVIO_EVTCHN_NR_WAITERS / 64; i++)
+		if (used[i])
+			return false;
+	return true;
+}
 
 uint32_t pvio_evtchn_waiter_reg_get(struct pvio_evtchn_waiter_reg *reg,
 				    const struct pvio_evtchn *h)
@@ -27,15 +41,15 @@ uint32_t pvio_evtchn_waiter_reg_get(struct pvio_evtchn_waiter_reg *reg,
 	if (slot != SIZE_MAX) {
 		reg->slot[slot].h = h;
 		for (uint32_t k = reg->first;; k += (uint32_t)step) {
-			if (!(reg->slot[slot].used & (1u << k))) {
-				reg->slot[slot].used |= 1u << k;
+			if (!is_used(reg->slot[slot].used, k)) {
+				reg->slot[slot].used[k / 64] |= UINT64_C(1) << (k % 64);
 				w = k;
 				break;
 			}
 			if (k == reg->last)
 				break;
 		}
-		if (!reg->slot[slot].used)
+		if (none_used(reg->slot[slot].used))
 			reg->slot[slot].h = NULL;
 	}
 	pthread_mutex_unlock(&reg->lock);
@@ -50,8 +64,8 @@ void pvio_evtchn_waiter_reg_put(struct pvio_evtchn_waiter_reg *reg,
 	pthread_mutex_lock(&reg->lock);
 	for (size_t i = 0; i < PVIO_EVTCHN_WAITER_REG_HANDLES; i++) {
 		if (reg->slot[i].h == h) {
-			reg->slot[i].used &= ~(1u << w);
-			if (!reg->slot[i].used)
+			reg->slot[i].used[w / 64] &= ~(UINT64_C(1) << (w % 64));
+			if (none_used(reg->slot[i].used))
 				reg->slot[i].h = NULL;
 			break;
 		}
