@@ -593,7 +593,9 @@ static bool wait_event(struct bb_queue *q)
 		enum pvio_evtchn_wait_mode mode = q->wait_mode;
 		int r;
 
-		if (mode == PVIO_EVTCHN_ADAPTIVE) {
+		if (mode == PVIO_EVTCHN_ADAPTIVE && !pvio_host_polling_pays()) {
+			mode = PVIO_EVTCHN_BLOCK;
+		} else if (mode == PVIO_EVTCHN_ADAPTIVE) {
 			/* Poll the ring itself for our own adaptive budget,
 			 * then block (the handle's ADAPTIVE budget is fixed). */
 			uint64_t budget = bb_spin_budget(&q->spin_ring);
@@ -618,8 +620,10 @@ static bool wait_event(struct bb_queue *q)
 			mode = PVIO_EVTCHN_BLOCK;
 		}
 		(void)pvio_evtchn_stats_get_on(ev, q->waiter, &a);
+		pvio_host_asleep();
 		r = pvio_evtchn_wait_on(ev, q->waiter, mode, 50000000ull,
 					ports, 4);
+		pvio_host_awake();
 		(void)pvio_evtchn_stats_get_on(ev, q->waiter, &b);
 		if (r > 0)
 			bb_count(&q->cnt, C_EVENTS, (uint64_t)r);
@@ -638,7 +642,7 @@ static bool wait_event(struct bb_queue *q)
 		if (pvio_host_thread_stopping(&q->thr) ||
 		    pvio_ring_back_unconsumed(&q->ring) != 0)
 			return false;
-		if (q->wait_mode != PVIO_EVTCHN_BLOCK &&
+		if (q->wait_mode != PVIO_EVTCHN_BLOCK && pvio_host_polling_pays() &&
 		    (q->wait_mode == PVIO_EVTCHN_POLL ||
 		     pvio_now_ns() - start < q->spin_ring.max_ns)) {
 			pvio_cpu_relax();
@@ -646,7 +650,9 @@ static bool wait_event(struct bb_queue *q)
 		}
 		struct timespec ts = { 0, sleep_ns };
 
+		pvio_host_asleep();
 		nanosleep(&ts, NULL);
+		pvio_host_awake();
 		bb_count(&q->cnt, C_WAKEUPS, 1);
 		if (sleep_ns < 1000000)
 			sleep_ns *= 2;
@@ -675,7 +681,7 @@ static bool wait_event(struct bb_queue *q)
  */
 static int poll_busy(struct bb_queue *q)
 {
-	uint64_t budget = bb_spin_budget(&q->spin_io), end = 0;
+	uint64_t budget = pvio_host_polling_pays() ? bb_spin_budget(&q->spin_io) : 0, end = 0;
 
 	for (uint32_t i = 0; budget; i++) {
 		int n = reap(q, false);
@@ -742,6 +748,7 @@ static void *queue_main(void *arg)
 	struct bb_queue *q = arg;
 	bool broken = false, evented = false;
 
+	pvio_host_awake();
 	while (!pvio_host_thread_stopping(&q->thr)) {
 		int got = 0, r;
 
@@ -761,8 +768,11 @@ static void *queue_main(void *arg)
 			continue;
 		}
 		if (q->inflight > 0) {
-			if (poll_busy(q) == 0)
+			if (poll_busy(q) == 0) {
+				pvio_host_asleep();
 				reap(q, true);
+				pvio_host_awake();
+			}
 			submit_batch(q);
 			push_responses(q);
 			continue;
@@ -794,6 +804,7 @@ static void *queue_main(void *arg)
 	}
 	if (!broken)
 		push_responses(q);
+	pvio_host_asleep();
 	return NULL;
 }
 

@@ -147,10 +147,18 @@ static bool wait_event(struct nb_queue *q, uint64_t timeout_ns)
 
 	if (q->waiter != PVIO_EVTCHN_NO_WAITER) {
 		struct pvio_evtchn_stats a, b;
+		enum pvio_evtchn_wait_mode mode = q->wait_mode;
 		int r;
 
+		/* The bounded poll of ADAPTIVE only while it pays (the
+		 * thread counts as asleep while wait_on polls: at most the
+		 * handle's spin_ns, 50 us). */
+		if (mode == PVIO_EVTCHN_ADAPTIVE && !pvio_host_polling_pays())
+			mode = PVIO_EVTCHN_BLOCK;
 		(void)pvio_evtchn_stats_get_on(ev, q->waiter, &a);
-		r = pvio_evtchn_wait_on(ev, q->waiter, q->wait_mode, timeout_ns, ports, 8);
+		pvio_host_asleep();
+		r = pvio_evtchn_wait_on(ev, q->waiter, mode, timeout_ns, ports, 8);
+		pvio_host_awake();
 		(void)pvio_evtchn_stats_get_on(ev, q->waiter, &b);
 		if (r > 0)
 			nb_count(&q->cnt, C_EVENTS, (uint64_t)r);
@@ -170,7 +178,9 @@ static bool wait_event(struct nb_queue *q, uint64_t timeout_ns)
 	}
 	struct timespec ts = { 0, (long)(timeout_ns < 200000 ? timeout_ns : 200000) };
 
+	pvio_host_asleep();
 	nanosleep(&ts, NULL);
+	pvio_host_awake();
 	nb_count(&q->cnt, C_WAKEUPS, 1);
 	return false;
 }
@@ -250,6 +260,7 @@ static void *queue_main(void *arg)
 
 	if (nb->port->thread_init)
 		(void)nb->port->thread_init(nb->port_ctx, q->idx);
+	pvio_host_awake();
 	while (!pvio_host_thread_stopping(&q->thr)) {
 		uint32_t need = 0;
 		int w = 0, r;
@@ -328,6 +339,7 @@ static void *queue_main(void *arg)
 		evented = wait_event(q, timeout);
 		atomic_store(&q->zc->sleeping, 0);
 	}
+	pvio_host_asleep();
 	if (nb->port->thread_fini)
 		nb->port->thread_fini(nb->port_ctx, q->idx);
 	return NULL;

@@ -172,6 +172,33 @@ int pvio_cpu_count(void)
 	return n > 0 ? n : 1;
 }
 
+/* Data-path threads awake (see pvio_host_polling_pays()), and the CPU
+ * count, read once: a sched_getaffinity() per wait would cost more than
+ * the poll it decides on. */
+static _Atomic uint32_t awake_threads;
+static _Atomic uint32_t awake_cpus;
+
+void pvio_host_awake(void)
+{
+	atomic_fetch_add_explicit(&awake_threads, 1, memory_order_relaxed);
+}
+
+void pvio_host_asleep(void)
+{
+	atomic_fetch_sub_explicit(&awake_threads, 1, memory_order_relaxed);
+}
+
+bool pvio_host_polling_pays(void)
+{
+	uint32_t cpus = atomic_load_explicit(&awake_cpus, memory_order_relaxed);
+
+	if (!cpus) {
+		cpus = (uint32_t)pvio_cpu_count();
+		atomic_store_explicit(&awake_cpus, cpus, memory_order_relaxed);
+	}
+	return atomic_load_explicit(&awake_threads, memory_order_relaxed) <= cpus;
+}
+
 uint64_t pvio_now_ns(void)
 {
 	struct timespec ts;
