@@ -378,7 +378,7 @@ static void map_one(struct pvio_gnt_back *b, struct pvio_gnt_map_op *op)
 {
 	struct tbl_hold hold = { .n = 0 };
 
-	gnt_spin_lock(&b->lock);
+	gnt_spin_lock(b->m, &b->lock);
 	op->handle = mt_reserve(b);
 	gnt_spin_unlock(&b->lock);
 	op->addr = NULL;
@@ -391,7 +391,7 @@ static void map_one(struct pvio_gnt_back *b, struct pvio_gnt_map_op *op)
 		map_pin(b, &hold, op);
 		hold_drop(b->m, &hold); /* the pin's pair, if it failed */
 	}
-	gnt_spin_lock(&b->lock);
+	gnt_spin_lock(b->m, &b->lock);
 	mt_commit(b, op);
 	gnt_spin_unlock(&b->lock);
 }
@@ -407,7 +407,7 @@ int pvio_gnt_map(struct pvio_gnt_back *b, struct pvio_gnt_map_op *ops, uint32_t 
 		return 0;
 	}
 	/* Reserve handles for the whole batch under one lock round. */
-	gnt_spin_lock(&b->lock);
+	gnt_spin_lock(b->m, &b->lock);
 	for (uint32_t i = 0; i < n; i++)
 		ops[i].handle = mt_reserve(b);
 	gnt_spin_unlock(&b->lock);
@@ -437,7 +437,7 @@ int pvio_gnt_map(struct pvio_gnt_back *b, struct pvio_gnt_map_op *ops, uint32_t 
 	}
 	hold_drop(b->m, &hold);
 
-	gnt_spin_lock(&b->lock);
+	gnt_spin_lock(b->m, &b->lock);
 	for (uint32_t i = 0; i < n; i++)
 		mt_commit(b, &ops[i]);
 	gnt_spin_unlock(&b->lock);
@@ -499,7 +499,7 @@ static int unmap_one(struct pvio_gnt_back *b, uint32_t h)
 	bool ok;
 	int st;
 
-	gnt_spin_lock(&b->lock);
+	gnt_spin_lock(b->m, &b->lock);
 	ok = mt_claim(b, h, &t);
 	gnt_spin_unlock(&b->lock);
 	if (!ok)
@@ -509,7 +509,7 @@ static int unmap_one(struct pvio_gnt_back *b, uint32_t h)
 		pvio_frame_put(b->m, t.act_mfn);
 		pvio_frame_put(b->m, t.gnt_mfn);
 	}
-	gnt_spin_lock(&b->lock);
+	gnt_spin_lock(b->m, &b->lock);
 	mt_settle(b, h, &t, st);
 	gnt_spin_unlock(&b->lock);
 	return st;
@@ -527,7 +527,7 @@ static void unmap_chunk(struct pvio_gnt_back *b, struct pvio_gnt_unmap_op *ops,
 	 * pair, dropped in one CAS each. */
 	struct tbl_hold puts = { .n = 0 };
 
-	gnt_spin_lock(&b->lock);
+	gnt_spin_lock(b->m, &b->lock);
 	for (uint32_t i = 0; i < n; i++)
 		mine[i] = mt_claim(b, ops[i].handle, &t[i]);
 	gnt_spin_unlock(&b->lock);
@@ -549,7 +549,7 @@ static void unmap_chunk(struct pvio_gnt_back *b, struct pvio_gnt_unmap_op *ops,
 	}
 	hold_drop(b->m, &puts);
 
-	gnt_spin_lock(&b->lock);
+	gnt_spin_lock(b->m, &b->lock);
 	for (uint32_t i = 0; i < n; i++)
 		if (mine[i])
 			mt_settle(b, ops[i].handle, &t[i], ops[i].status);
@@ -584,7 +584,7 @@ uint32_t pvio_gnt_nr_mapped(const struct pvio_gnt_back *b)
 	struct pvio_gnt_back *w = (struct pvio_gnt_back *)b;
 	uint32_t n;
 
-	gnt_spin_lock(&w->lock);
+	gnt_spin_lock(w->m, &w->lock);
 	n = b->nr_mt - b->nr_free;
 	gnt_spin_unlock(&w->lock);
 	return n;

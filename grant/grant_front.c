@@ -142,7 +142,7 @@ static int grant_new(struct pvio_gnt_front *f, pvio_domid_t domid, uint32_t pfn,
 		return rc;
 	if (!ref)
 		return -EINVAL;
-	gnt_spin_lock(&f->lock);
+	gnt_spin_lock(f->m, &f->lock);
 	if (f->nr_free == 0 && (rc = grow_table(f)) != 0) {
 		gnt_spin_unlock(&f->lock);
 		return rc;
@@ -197,7 +197,7 @@ int pvio_gnt_revoke(struct pvio_gnt_front *f, pvio_grant_ref_t ref)
 
 	if (!f)
 		return -EINVAL;
-	gnt_spin_lock(&f->lock);
+	gnt_spin_lock(f->m, &f->lock);
 	rc = revoke_locked(f, ref);
 	if (rc == 0)
 		push_ref(f, ref);
@@ -211,7 +211,7 @@ int pvio_gnt_revoke_ref(struct pvio_gnt_front *f, pvio_grant_ref_t ref)
 
 	if (!f)
 		return -EINVAL;
-	gnt_spin_lock(&f->lock);
+	gnt_spin_lock(f->m, &f->lock);
 	rc = revoke_locked(f, ref);
 	gnt_spin_unlock(&f->lock);
 	return rc;
@@ -225,7 +225,7 @@ int pvio_gnt_transfer_query(struct pvio_gnt_front *f, pvio_grant_ref_t ref,
 
 	if (!f || !mfn)
 		return -EINVAL;
-	gnt_spin_lock(&f->lock);
+	gnt_spin_lock(f->m, &f->lock);
 	e = entry_of(f, ref);
 	gnt_spin_unlock(&f->lock);
 	if (!e)
@@ -249,7 +249,7 @@ int pvio_gnt_transfer_end(struct pvio_gnt_front *f, pvio_grant_ref_t ref,
 
 	if (!f || !mfn)
 		return -EINVAL;
-	gnt_spin_lock(&f->lock);
+	gnt_spin_lock(f->m, &f->lock);
 	e = entry_of(f, ref);
 	if (!e) {
 		gnt_spin_unlock(&f->lock);
@@ -295,7 +295,7 @@ int pvio_gnt_refs_get(struct pvio_gnt_front *f, uint32_t n, pvio_grant_ref_t *re
 
 	if (!f || (n && !refs))
 		return -EINVAL;
-	gnt_spin_lock(&f->lock);
+	gnt_spin_lock(f->m, &f->lock);
 	while (f->nr_free < n && rc == 0)
 		rc = grow_table(f);
 	if (rc == 0)
@@ -310,7 +310,7 @@ int pvio_gnt_refs_put(struct pvio_gnt_front *f, const pvio_grant_ref_t *refs,
 {
 	if (!f || (n && !refs))
 		return -EINVAL;
-	gnt_spin_lock(&f->lock);
+	gnt_spin_lock(f->m, &f->lock);
 	for (uint32_t i = 0; i < n; i++)
 		if (!entry_of(f, refs[i])) {
 			gnt_spin_unlock(&f->lock);
@@ -330,7 +330,7 @@ static int fill_ref(struct pvio_gnt_front *f, pvio_grant_ref_t ref,
 
 	if (rc)
 		return rc;
-	gnt_spin_lock(&f->lock);
+	gnt_spin_lock(f->m, &f->lock);
 	e = entry_of(f, ref);
 	if (!e || hdr_flags(atomic_load_explicit(&e->hdr, memory_order_relaxed))
 			& PVIO_GTF_type_mask) {
@@ -363,7 +363,7 @@ uint32_t pvio_gnt_nr_free(struct pvio_gnt_front *f)
 {
 	uint32_t n;
 
-	gnt_spin_lock(&f->lock);
+	gnt_spin_lock(f->m, &f->lock);
 	n = f->nr_free;
 	gnt_spin_unlock(&f->lock);
 	return n;

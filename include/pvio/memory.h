@@ -130,6 +130,9 @@ _Static_assert(sizeof(struct pvio_mach_dom) == 576, "hypervisor memory layout");
 struct pvio_mem_ops {
 	/* Allocate one zero-filled frame owned by owner. 0 or -ENOMEM. */
 	int (*frame_alloc)(void *ctx, pvio_domid_t owner, uint32_t *mfn);
+	/* Optional: give up the CPU for a moment (a lock's holder may be
+	 * preempted and runnable behind the caller). NULL: the waiter spins. */
+	void (*yield)(void *ctx);
 };
 
 /*

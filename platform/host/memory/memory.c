@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,15 @@ static int mem_frame_alloc(void *ctx, pvio_domid_t owner, uint32_t *mfn)
 	return pvio_mem_frame_alloc(ctx, owner, mfn);
 }
 
+static void mem_yield(void *ctx)
+{
+	(void)ctx;
+	sched_yield();
+}
+
 static const struct pvio_mem_ops host_mem_ops = {
 	.frame_alloc = mem_frame_alloc,
+	.yield = mem_yield,
 };
 
 static void fill_view(struct pvio_mem *mem, unsigned char *pool,
