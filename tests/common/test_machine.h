@@ -6,8 +6,8 @@
  * guest domains on it. Static functions: each test program includes it
  * once, after <cmocka.h>.
  */
-#ifndef NB_TEST_ENV_H
-#define NB_TEST_ENV_H
+#ifndef PVIO_TEST_MACHINE_H
+#define PVIO_TEST_MACHINE_H
 
 #include <stdint.h>
 #include <stdio.h>
@@ -98,4 +98,4 @@ static inline struct pvio_domain *domain_new_pages(const char *name, uint32_t pa
 	return d;
 }
 
-#endif /* NB_TEST_ENV_H */
+#endif /* PVIO_TEST_MACHINE_H */
