@@ -38,11 +38,10 @@
 #include <pvio/host.h>
 
 #include "common.h"
+#include "../common/test_machine.h" /* the machine: hostd, idd, toolstack */
 
-#define WAIT_MS 10000
 #define DISK_BYTES (8u << 20)
 #define NDATA 64
-#define BIT(s) PVIO_XENBUS_STATE_BIT(PVIO_XENBUS_##s)
 
 /* ---- a gated engine, for ordering ------------------------------------------
  *
@@ -201,82 +200,43 @@ const struct blkback_engine_ops *const blkback_engines[] = {
 	&blkback_null_engine, &gated_engine, NULL,
 };
 
-/* ---- the machine: hostd, the driver domain, the toolstack --------------- */
+/* ---- the machine (test_machine.h) and the backing files ------------------ */
 
-struct env {
-	char dir[64];
-	struct pvio_hostd *hostd;
-	struct pvio_domain *be;          /* the driver domain, domid 0 */
-	struct pvio_xs_host ts_host;     /* toolstack: privileged store */
-	struct pvio_xs ts;
-	struct pvio_xs_event ts_ev[8];
+static struct bb_extra {
 	char disk[2][64];
 	char loopdev[64];                /* a loop device to detach, or "" */
-};
-
-static struct env *E;
-
-static void xs_connect(struct env *e, struct pvio_xs_host *h, struct pvio_xs *xs,
-		       struct pvio_xs_event *ev, uint32_t nev)
-{
-	assert_int_equal(pvio_xs_host_open(h, xs, e->dir, ev, nev, WAIT_MS), 0);
-}
+} BB;
 
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	struct pvio_hostd_config hc = { 0 };
-	struct pvio_domain_config dc = { .name = "idd", .nr_pages = 1024,
-					 .driver_domain = true };
-
-	strcpy(e->dir, "/tmp/pvio-bb-hostd-XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	hc.run_dir = e->dir;
-	hc.nr_frames = 16384;
-	assert_int_equal(pvio_hostd_create(&hc, &e->hostd), 0);
-	assert_int_equal(pvio_hostd_start(e->hostd), 0);
-	assert_int_equal(pvio_domain_connect(e->dir, &dc, &e->be), 0);
-	assert_int_equal(e->be->domid, 0);
-	xs_connect(e, &e->ts_host, &e->ts, e->ts_ev, 8);
+	env_up_in("/tmp/pvio-bb-hostd-XXXXXX", 16384, 1024, 0);
+	memset(&BB, 0, sizeof(BB));
 	for (int i = 0; i < 2; i++) {
 		int fd;
 
-		snprintf(e->disk[i], sizeof(e->disk[i]), "/tmp/pvio-bb-disk-XXXXXX");
-		fd = mkstemp(e->disk[i]);
+		snprintf(BB.disk[i], sizeof(BB.disk[i]), "/tmp/pvio-bb-disk-XXXXXX");
+		fd = mkstemp(BB.disk[i]);
 		assert_true(fd >= 0);
 		assert_int_equal(ftruncate(fd, DISK_BYTES), 0);
 		close(fd);
 	}
-	E = e;
-	*state = e;
+	*state = E;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	if (e->loopdev[0]) { /* also after a failed check */
+	(void)state;
+	if (BB.loopdev[0]) { /* also after a failed check */
 		char cmd[96];
 
-		snprintf(cmd, sizeof(cmd), "losetup -d %s", e->loopdev);
+		snprintf(cmd, sizeof(cmd), "losetup -d %s", BB.loopdev);
 		if (system(cmd) != 0)
-			fprintf(stderr, "could not detach %s\n", e->loopdev);
+			fprintf(stderr, "could not detach %s\n", BB.loopdev);
 	}
-	pvio_xs_host_close(&e->ts_host);
-	pvio_domain_disconnect(e->be);
-	pvio_hostd_destroy(e->hostd);
+	env_down();
 	for (int i = 0; i < 2; i++)
-		unlink(e->disk[i]);
-	{
-		/* hostd leaves its lock file behind (by design). */
-		char path[128];
-
-		snprintf(path, sizeof(path), "%s/hostd.lock", e->dir);
-		unlink(path);
-	}
-	rmdir(e->dir);
-	free(e);
+		unlink(BB.disk[i]);
 	return 0;
 }
 
@@ -304,7 +264,7 @@ static struct bdev *bdev_new(pvio_domid_t fe, const char *spec,
 	b->devid = b->spec.devid;
 	/* The toolstack creates the device's two dirs. */
 	assert_int_equal(pvio_xenbus_device_create(&E->ts, "vbd", 0, fe, b->devid, NULL), 0);
-	xs_connect(E, &b->host, &b->xs, b->ev, 16);
+	xs_connect(&b->host, &b->xs, b->ev, 16);
 	pvio_blkback_config_from_domain(&cfg, E->be);
 	cfg.fe = fe;
 	cfg.xs = &b->xs;
@@ -353,12 +313,7 @@ struct fdev {
 
 static struct pvio_domain *domain_new(const char *name)
 {
-	struct pvio_domain_config dc = { .name = name, .nr_pages = 2048 };
-	struct pvio_domain *d;
-
-	assert_int_equal(pvio_domain_connect(E->dir, &dc, &d), 0);
-	assert_true(d->domid != 0);
-	return d;
+	return domain_new_pages(name, 2048);
 }
 
 static void fe_write(struct fdev *f, const char *key, uint64_t v)
@@ -568,7 +523,7 @@ static char spec_buf[256];
 static const char *spec_rw(int disk, const char *vdev)
 {
 	snprintf(spec_buf, sizeof(spec_buf), "format=raw,vdev=%s,access=rw,target=%s",
-		 vdev, E->disk[disk]);
+		 vdev, BB.disk[disk]);
 	return spec_buf;
 }
 
@@ -851,7 +806,7 @@ static void readonly_disk_refuses_writes_and_says_so(void **s)
 	uint64_t v;
 
 	(void)s;
-	snprintf(spec_buf, sizeof(spec_buf), "%s,raw,xvdb,ro", E->disk[0]);
+	snprintf(spec_buf, sizeof(spec_buf), "%s,raw,xvdb,ro", BB.disk[0]);
 	b = bdev_new(d->domid, spec_buf, NULL);
 	assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
 	assert_int_equal(be_read(&f, "info", &v), 0);
@@ -1205,7 +1160,7 @@ static void barrier_waits_for_earlier_writes_and_flush_follows_acked_ones(void *
 	assert_int_equal(gate.nlog, 5);
 	expect_log(4, BLKBACK_IO_FLUSH, 0);
 	pthread_mutex_unlock(&gate.lock);
-	fd = open(E->disk[0], O_RDONLY);
+	fd = open(BB.disk[0], O_RDONLY);
 	assert_true(fd >= 0);
 	for (uint32_t i = 0; i < 4; i++) {
 		assert_int_equal(pread(fd, back, sizeof(back), (256 + 8 * i) * 512),
@@ -1264,9 +1219,9 @@ static void block_device_discard_then_read_and_secure_discard(void **s)
 	(void)s;
 	if (geteuid() != 0)
 		skip();
-	assert_int_equal(sh_line(dev, sizeof(dev), "losetup -f --show %s", E->disk[1]), 0);
+	assert_int_equal(sh_line(dev, sizeof(dev), "losetup -f --show %s", BB.disk[1]), 0);
 	assert_true(strncmp(dev, "/dev/loop", 9) == 0);
-	snprintf(E->loopdev, sizeof(E->loopdev), "%s", dev);
+	snprintf(BB.loopdev, sizeof(BB.loopdev), "%s", dev);
 	fd = open(dev, O_RDWR);
 	assert_true(fd >= 0);
 	{
@@ -1338,9 +1293,9 @@ static void cdrom_disk_sets_info_bits_and_mode(void **s)
 		if (c[i].access)
 			snprintf(spec_buf, sizeof(spec_buf),
 				 "format=raw,vdev=xvdb,access=%s,devtype=cdrom,target=%s",
-				 c[i].access, E->disk[0]);
+				 c[i].access, BB.disk[0]);
 		else
-			snprintf(spec_buf, sizeof(spec_buf), "%s,raw,hdc:cdrom,r", E->disk[0]);
+			snprintf(spec_buf, sizeof(spec_buf), "%s,raw,hdc:cdrom,r", BB.disk[0]);
 		b = bdev_new(d->domid, spec_buf, NULL);
 		assert_int_equal(fe_connect(&f, d, b->devid, &o), 0);
 		assert_int_equal(be_read(&f, "info", &v), 0);

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "../netback/nb_test_env.h" /* the machine: hostd, idd, toolstack */
+#include "../common/test_machine.h" /* the machine: hostd, idd, toolstack */
 #include "fault_log.h"
 
 #include "common.h" /* blkback's private header: queue threads, limits */

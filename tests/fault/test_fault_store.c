@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "../netback/nb_test_env.h" /* the machine: hostd, idd, toolstack */
+#include "../common/test_machine.h" /* the machine: hostd, idd, toolstack */
 #include "fault_log.h"
 
 static struct pvio_domain *good, *evil;

@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -31,11 +30,7 @@
 #include <pvio/blkback.h>
 #include <pvio/domain.h>
 
-#ifdef __SANITIZE_ADDRESS__
-/* The sanitizer runtime's allocator interface
- * (<sanitizer/allocator_interface.h>, not installed with every gcc). */
-size_t __sanitizer_get_current_allocated_bytes(void);
-#endif
+#include "../common/heap_use.h"
 
 #define DEVID 51712u
 
@@ -91,19 +86,6 @@ static uint32_t ports_in_use(const struct pvio_domain *d)
 	return n;
 }
 
-/* Heap bytes in use, over every malloc arena. */
-static uint64_t heap_in_use(void)
-{
-#ifdef __SANITIZE_ADDRESS__
-	/* ASan's allocator replaces glibc's: mallinfo2() would read 0. */
-	return __sanitizer_get_current_allocated_bytes();
-#else
-	struct mallinfo2 mi = mallinfo2();
-
-	return mi.uordblks + mi.hblkhd;
-#endif
-}
-
 static int dev_start(struct pvio_domain *d, struct pvio_xs *ts, const char *run_dir,
 		     struct dev *v)
 {
@@ -150,7 +132,7 @@ static void dev_free(struct pvio_domain *d, struct pvio_xs *ts, struct dev *v)
 	struct pvio_blkback_stats st;
 	char bdir[256], fdir[256];
 	uint32_t before = handles_in_use(d), ports_before = ports_in_use(d);
-	uint64_t heap_before = heap_in_use();
+	uint64_t heap_before = heap_use().in_use;
 
 	pvio_blkback_stop(v->bb);
 	pvio_blkback_stats(v->bb, &st);
@@ -168,7 +150,7 @@ static void dev_free(struct pvio_domain *d, struct pvio_xs *ts, struct dev *v)
 	       ", \"ports_before\": %u, \"ports_after\": %u, \"heap_before\": %" PRIu64
 	       ", \"heap_after\": %" PRIu64 ", \"backend_dir_gone\": %s, \"frontend_gone\": %s}\n",
 	       (unsigned)v->fe, st.grant_maps, st.grant_unmaps, st.connects, before,
-	       handles_in_use(d), ports_before, ports_in_use(d), heap_before, heap_in_use(),
+	       handles_in_use(d), ports_before, ports_in_use(d), heap_before, heap_use().in_use,
 	       exists(ts, bdir) ? "false" : "true",
 	       exists(ts, fdir) ? "false" : "true");
 	fflush(stdout);
@@ -222,7 +204,7 @@ int main(int argc, char **argv)
 		if (snapshot) {
 			snapshot = 0;
 			printf("handles %u ports %u heap %" PRIu64 "\n", handles_in_use(d),
-			       ports_in_use(d), heap_in_use());
+			       ports_in_use(d), heap_use().in_use);
 			fflush(stdout);
 		}
 		if (!pvio_domain_hostd_alive(d)) {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the netback integration tests share: the machine (nb_test_env.h)
+ * What the netback integration tests share: the machine (test_machine.h)
  * set up and torn down as a cmocka group, and a frontend played by hand
  * with the raw ring, grant, event-channel and xenbus APIs. Static
  * functions: each test program includes it once, after <cmocka.h>.
@@ -8,7 +8,7 @@
 #ifndef NB_TEST_FE_H
 #define NB_TEST_FE_H
 
-#include "nb_test_env.h"
+#include "../common/test_machine.h"
 
 #define NDATA 64
 

@@ -29,7 +29,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -48,19 +47,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef __SANITIZE_ADDRESS__
-/* The sanitizer runtime's allocator interface
- * (<sanitizer/allocator_interface.h>, not installed with every gcc). */
-size_t __sanitizer_get_current_allocated_bytes(void);
-size_t __sanitizer_get_heap_size(void);
-#endif
-
 #include <pvio/blkback.h>
 #include <pvio/blkfront.h>
 #include <pvio/domain.h>
 #include <pvio/netback.h>
 #include <pvio/netfront.h>
 #include <pvio/xenbus.h>
+
+#include "../common/heap_use.h"
 
 #define MAX_GUESTS 256u
 #define VIFS_PER_BRIDGE 32u    /* the switch holds 63 vifs; pairs stay inside */
@@ -479,16 +473,10 @@ static void snap_proc(struct mem_snap *s)
 {
 	char line[256];
 	FILE *f = fopen("/proc/self/status", "r");
-#ifdef __SANITIZE_ADDRESS__
-	/* ASan's allocator replaces glibc's: mallinfo2() would read 0. */
-	s->malloc_inuse = __sanitizer_get_current_allocated_bytes();
-	s->malloc_arena = __sanitizer_get_heap_size();
-#else
-	struct mallinfo2 mi = mallinfo2();
+	struct heap_use h = heap_use();
 
-	s->malloc_inuse = mi.uordblks + mi.hblkhd;
-	s->malloc_arena = mi.arena + mi.hblkhd;
-#endif
+	s->malloc_inuse = h.in_use;
+	s->malloc_arena = h.arena;
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {

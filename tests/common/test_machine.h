@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The machine of the netback integration tests and of the malicious-peer
- * tests (tests/fault: blkback, store, netback, tap): hostd in threads
- * mode, the driver domain (domid 0), a toolstack store connection, and
+ * The machine of the netback and blkback integration tests and of the
+ * malicious-peer tests (tests/fault: blkback, store, netback, tap): hostd
+ * in threads mode, the driver domain (domid 0), a toolstack store connection, and
  * guest domains on it. Static functions: each test program includes it
  * once, after <cmocka.h>.
  */
-#ifndef NB_TEST_ENV_H
-#define NB_TEST_ENV_H
+#ifndef PVIO_TEST_MACHINE_H
+#define PVIO_TEST_MACHINE_H
 
 #include <stdint.h>
 #include <stdio.h>
@@ -49,9 +49,11 @@ static inline void xs_connect(struct pvio_xs_host *h, struct pvio_xs *xs,
 	assert_int_equal(pvio_xs_host_open(h, xs, E->dir, ev, nev, WAIT_MS), 0);
 }
 
-/* hostd with nr_frames of machine memory in a fresh run dir; the driver
- * domain with be_pages and map_handles (0: default) grant mappings; E. */
-static inline void env_up(uint32_t nr_frames, uint32_t be_pages, uint32_t map_handles)
+/* hostd with nr_frames of machine memory in a fresh run dir made from
+ * dir_template (a mkdtemp() template of under 64 bytes); the driver domain
+ * with be_pages and map_handles (0: default) grant mappings; E. */
+static inline void env_up_in(const char *dir_template, uint32_t nr_frames,
+			     uint32_t be_pages, uint32_t map_handles)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	struct pvio_hostd_config hc = { 0 };
@@ -61,7 +63,8 @@ static inline void env_up(uint32_t nr_frames, uint32_t be_pages, uint32_t map_ha
 
 	assert_non_null(e);
 	E = e;
-	strcpy(e->dir, "/tmp/pvio-test-hostd-XXXXXX");
+	assert_true(strlen(dir_template) < sizeof(e->dir));
+	strcpy(e->dir, dir_template);
 	assert_non_null(mkdtemp(e->dir));
 	hc.run_dir = e->dir;
 	hc.nr_frames = nr_frames;
@@ -70,6 +73,11 @@ static inline void env_up(uint32_t nr_frames, uint32_t be_pages, uint32_t map_ha
 	assert_int_equal(pvio_domain_connect(e->dir, &dc, &e->be), 0);
 	assert_int_equal(e->be->domid, 0);
 	xs_connect(&e->ts_host, &e->ts, e->ts_ev, 8);
+}
+
+static inline void env_up(uint32_t nr_frames, uint32_t be_pages, uint32_t map_handles)
+{
+	env_up_in("/tmp/pvio-test-hostd-XXXXXX", nr_frames, be_pages, map_handles);
 }
 
 static inline void env_down(void)
@@ -98,4 +106,4 @@ static inline struct pvio_domain *domain_new_pages(const char *name, uint32_t pa
 	return d;
 }
 
-#endif /* NB_TEST_ENV_H */
+#endif /* PVIO_TEST_MACHINE_H */
