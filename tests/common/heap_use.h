@@ -11,7 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __SANITIZE_ADDRESS__
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HEAP_USE_SANITIZER 1
 /* The sanitizer runtime's allocator interface
  * (<sanitizer/allocator_interface.h>, not installed with every gcc). */
 size_t __sanitizer_get_current_allocated_bytes(void);
@@ -27,8 +28,9 @@ struct heap_use {
 static inline struct heap_use heap_use(void)
 {
 	struct heap_use h;
-#ifdef __SANITIZE_ADDRESS__
-	/* ASan's allocator replaces glibc's: mallinfo2() would read 0. */
+#ifdef HEAP_USE_SANITIZER
+	/* ASan's and TSan's allocators replace glibc's: mallinfo2() would
+	 * read 0 (kill_blk_frontend's heap check failed under TSan). */
 	h.in_use = __sanitizer_get_current_allocated_bytes();
 	h.arena = __sanitizer_get_heap_size();
 #else
