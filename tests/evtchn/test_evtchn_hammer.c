@@ -40,6 +40,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -371,20 +372,21 @@ static void hammer_report(struct hammer *hm, const char *name, uint64_t t0)
 	assert_true(a.received > 0 && b.received > 0);
 	/* Each waiter received events (its own: run_side checks the ports),
 	 * and the waiters nobody uses none. */
-	uint64_t used[2] = { 0, 0 };
+	static bool used[2][PVIO_EVTCHN_NR_WAITERS];
+	memset(used, 0, sizeof(used));
 	for (int k = 0; k < hm->nch; k++)
 		for (int r = 0; r < 2; r++) {
 			struct pvio_evtchn_stats w;
 			const struct side *s = &hm->side[k][r];
 			assert_int_equal(pvio_evtchn_stats_get_on(s->h, s->waiter, &w), 0);
 			assert_true(w.received > 0);
-			used[r] |= 1ull << s->waiter;
+			used[r][s->waiter] = true;
 		}
 	for (int r = 0; r < 2; r++)
 		for (uint32_t v = 0; v < PVIO_EVTCHN_NR_WAITERS; v++) {
 			struct pvio_evtchn_stats w;
 			assert_int_equal(pvio_evtchn_stats_get_on(&hm->h[r], v, &w), 0);
-			if (!(used[r] & (1ull << v)))
+			if (!used[r][v])
 				assert_int_equal(w.received + w.sleeps, 0);
 		}
 }
