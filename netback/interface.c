@@ -110,8 +110,9 @@ void nb_mcast_update(struct pvio_netback *nb, const uint8_t *mac, bool add)
 /*
  * Each queue thread waits on its own waiter (Xen's per-vCPU delivery).
  * netback takes waiters from the top (255 down to 128), blkback from the
- * bottom (1 up to 127), so both drivers can share the driver domain's handle; with none
- * free a queue polls (ADAPTIVE on waiter 0 is not ours to take).
+ * bottom (1 up to 127), so both drivers can share the driver domain's
+ * handle; with none free a queue polls (ADAPTIVE on waiter 0 is not ours
+ * to take).
  */
 static struct pvio_evtchn_waiter_reg nb_waiters =
 	PVIO_EVTCHN_WAITER_REG_INIT(PVIO_EVTCHN_NR_WAITERS - 1, PVIO_EVTCHN_NR_WAITERS / 2);
