@@ -593,12 +593,13 @@ static bool wait_event(struct bb_queue *q)
 		enum pvio_evtchn_wait_mode mode = q->wait_mode;
 		int r;
 
-		if (mode == PVIO_EVTCHN_ADAPTIVE && !pvio_host_polling_pays()) {
-			mode = PVIO_EVTCHN_BLOCK;
-		} else if (mode == PVIO_EVTCHN_ADAPTIVE) {
-			/* Poll the ring itself for our own adaptive budget,
-			 * then block (the handle's ADAPTIVE budget is fixed). */
-			uint64_t budget = bb_spin_budget(&q->spin_ring);
+		if (mode == PVIO_EVTCHN_ADAPTIVE) {
+			/* Poll the ring itself for our own adaptive budget
+			 * (none while polling does not pay, as in
+			 * poll_busy()), then block (the handle's ADAPTIVE
+			 * budget is fixed). */
+			uint64_t budget = pvio_host_polling_pays() ? bb_spin_budget(&q->spin_ring)
+								  : 0;
 			uint64_t end = pvio_now_ns() + budget;
 
 			for (uint32_t i = 0; budget; i++) {

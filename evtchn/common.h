@@ -204,10 +204,10 @@ void evt_unlock(struct pvio_evtchn_region *r);
 
 /*
  * Raise port of domain dom of region r on waiter (its pending bit is
- * already set, its routing already read): unless masked, set the waiter's selector bit and
- * wake the waiter if it sleeps. Counts a wake in counters (the caller's
- * page), if not NULL. Used by notify, unmask, bind_waiter and domain
- * destroy.
+ * already set, its routing already read): unless masked, set the
+ * waiter's selector bit and wake the waiter if it sleeps. Counts a wake
+ * in counters (the caller's page), if not NULL. Used by notify, unmask,
+ * bind_waiter and domain destroy.
  */
 void evt_raise(struct pvio_evtchn_region *r, pvio_domid_t dom, uint32_t port,
 	       uint32_t waiter, const struct pvio_evtchn_wait_ops *ops, void *ctx,
